@@ -1,0 +1,298 @@
+/*
+ * slotcache.h - libslotcache, an embeddable reader/writer for SLC1 cache files.
+ *
+ * An SLC1 file is a throwaway cache of fixed-size records (key, 64-bit
+ * revision, opaque index bytes) in one regular file, mapped MAP_SHARED.
+ * Any number of threads and processes read it without locks through a
+ * seqlock; one writer at a time (per file, across processes) publishes
+ * whole sessions atomically. The on-disk format is specified in
+ * docs/format.md; the contract of every call is in docs/api.md.
+ *
+ * Conventions
+ *   - Every call that can fail returns SLC_OK (0) or a negative SLC_E* code.
+ *     slc_get returns SLC_NOTFOUND (positive, not an error) on a miss.
+ *   - Branch on the code, never on slc_errdetail() text.
+ *   - On SLC_ESYS, errno holds the cause of the failing OS call.
+ *   - A NULL required pointer, or a length other than the file dictates,
+ *     is SLC_EINVAL.
+ *
+ * Caveats
+ *   - Local filesystems only. NFS, SMB, FUSE and sync folders are undefined.
+ *   - Never truncate or rewrite a cache file that is open somewhere: the
+ *     library maps it and a shrunk file raises SIGBUS in every reader.
+ *   - A cache handle may be used from many threads at once, except that
+ *     slc_close must not race with other calls on the same handle.
+ *   - A writer handle belongs to one thread at a time.
+ *   - fork: a child may keep reading through inherited cache handles; a
+ *     writer handle is never inherited as a writer (its calls return
+ *     SLC_ECLOSED in the child).
+ *   - Without SLC_NO_LOCK a "<path>.lock" file is created next to the cache
+ *     and never removed; removing it while in use breaks writer exclusion.
+ */
+#ifndef SLOTCACHE_H
+#define SLOTCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SLC_STATIC_DEFINE) || !defined(__GNUC__)
+#define SLC_API
+#else
+#define SLC_API __attribute__((visibility("default")))
+#endif
+
+/* ---- Version ------------------------------------------------------------ */
+
+#define SLC_VERSION_MAJOR 0
+#define SLC_VERSION_MINOR 1
+#define SLC_VERSION_PATCH 0
+/* One number for compile-time comparisons: 0x00MMmmpp. */
+#define SLC_VERSION_NUMBER                                                     \
+    ((SLC_VERSION_MAJOR << 16) | (SLC_VERSION_MINOR << 8) | SLC_VERSION_PATCH)
+
+/* The library's version as "MAJOR.MINOR.PATCH" (static string). */
+SLC_API const char *slc_version(void);
+
+/* ---- Status codes (values are ABI: never renumbered) -------------------- */
+
+#define SLC_OK 0             /* success */
+#define SLC_NOTFOUND 1       /* slc_get: no live entry for the key */
+#define SLC_ECORRUPT (-1)    /* file structurally broken, crashed writer */
+#define SLC_EINCOMPATIBLE (-2) /* not SLC1 v1, configuration mismatch, host */
+#define SLC_EINVALIDATED (-3) /* the cache was invalidated: reopen/rebuild */
+#define SLC_EBUSY (-4)       /* writer active, lock held, no stable read */
+#define SLC_EFULL (-5)       /* slot capacity exhausted (commit) */
+#define SLC_ECLOSED (-6)     /* writer session already ended */
+#define SLC_EWRITEBACK (-7)  /* msync failed; the commit was still published */
+#define SLC_EINVAL (-8)      /* bad argument, impossible layout, limit */
+#define SLC_EUNORDERED (-9)  /* ordered-only call on an unordered file */
+#define SLC_EOUTOFORDER (-10) /* ordered mode: insert below the tail key */
+#define SLC_ENOMEM (-11)     /* allocation failed */
+#define SLC_ESYS (-12)       /* OS call failed; errno holds the cause */
+
+/* Short description of a status code: a static string, never NULL. */
+SLC_API const char *slc_strerror(int code);
+
+/* Detail of the last failed call in the calling thread, naming the check
+ * that failed and the values involved ("" when no call has failed yet).
+ * The string is thread-local and valid until the thread's next failing
+ * call. For humans and logs only: branch on the status code. */
+SLC_API const char *slc_errdetail(void);
+
+/* ---- Limits (SLC1 section 14) ------------------------------------------- */
+
+#define SLC_MAX_KEY_SIZE 512u
+#define SLC_MAX_INDEX_SIZE (1u << 20)
+#define SLC_MAX_SLOT_SIZE (2u << 20)
+#define SLC_MAX_SLOT_CAPACITY 100000000u
+#define SLC_MAX_FILE_SIZE ((uint64_t)1 << 40)
+#define SLC_MAX_SCAN_OFFSET 100000000u
+#define SLC_MAX_SCAN_LIMIT 100000000u
+#define SLC_MAX_SESSION_OPS 1000000u
+#define SLC_USER_DATA_SIZE 64u
+
+/* ---- Handles ------------------------------------------------------------ */
+
+typedef struct slc_cache slc_cache;   /* read access to one mapped file */
+typedef struct slc_writer slc_writer; /* one write session */
+
+/* ---- Options and open --------------------------------------------------- */
+
+#define SLC_ORDERED_KEYS (1u << 0)   /* create/expect ordered-keys mode */
+#define SLC_WRITEBACK_SYNC (1u << 1) /* msync barriers in commit/invalidate */
+#define SLC_NO_LOCK (1u << 2)        /* no lock file: caller serialises */
+
+typedef struct slc_options {
+    uint32_t key_size;      /* 1..512 */
+    uint32_t index_size;    /* 0..1 MiB */
+    uint64_t user_version;  /* must equal the file's */
+    uint64_t slot_capacity; /* >= 1 to create; 0 = accept an existing file's */
+    uint32_t flags;         /* SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC |
+                               SLC_NO_LOCK; other bits -> SLC_EINVAL */
+} slc_options;
+
+/* Open the cache at `path`, creating it when missing (needs slot_capacity
+ * >= 1) or initialising it in place when it is an empty file (mode and owner
+ * kept). An existing file is validated (header, CRC, configuration against
+ * `opts`) but its slots and buckets are not read.
+ * Errors: SLC_EINVAL (arguments, options, limits), SLC_EINCOMPATIBLE (not
+ * SLC1 v1, configuration differs, unsupported host), SLC_ECORRUPT (broken
+ * header, crashed writer), SLC_EINVALIDATED, SLC_EBUSY (creation or an odd
+ * generation while another process holds the lock), SLC_ENOMEM, SLC_ESYS.
+ * A file that fails validation is never modified. */
+SLC_API int slc_open(const char *path, const slc_options *opts,
+                     slc_cache **out);
+
+/* Read an existing file's configuration (sizes, user_version, capacity,
+ * ordered flag) into `opts` without opening it for use: for tools that open
+ * files they did not create. flags is SLC_ORDERED_KEYS or 0. Applies the
+ * same header checks as slc_open except the comparison with options.
+ * An empty (0-byte) file has no configuration: SLC_EINVAL. */
+SLC_API int slc_read_options(const char *path, slc_options *opts);
+
+/* Unmap and free the handle. SLC_EBUSY (nothing freed) while a writer
+ * obtained from it has not been freed with slc_writer_close.
+ * slc_close(NULL) is SLC_OK. Works on invalidated caches. */
+SLC_API int slc_close(slc_cache *c);
+
+/* Mark the file invalidated (terminal): every handle in every process gets
+ * SLC_EINVALIDATED on its next read, and slc_open refuses the file, so
+ * long-lived readers learn to reopen the path after it was rebuilt.
+ * Idempotent. SLC_EBUSY while a writer is active; SLC_EWRITEBACK when an
+ * msync failed in SLC_WRITEBACK_SYNC mode (the state is still published). */
+SLC_API int slc_invalidate(slc_cache *c);
+
+/* ---- Reads: thread-safe, lock-free, no allocation ----------------------- */
+/* Every read may also return SLC_EBUSY (no stable generation within about
+ * 5.5 ms of backoff), SLC_ECORRUPT, SLC_EINVALIDATED and SLC_EINCOMPATIBLE. */
+
+/* Number of live entries. */
+SLC_API int slc_len(slc_cache *c, uint64_t *live_count);
+
+/* The current stable (even) generation. It advances by 2 with every
+ * successful commit: compare it later to learn cheaply whether anything
+ * was published. */
+SLC_API int slc_generation(slc_cache *c, uint64_t *generation);
+
+/* Copy user_flags and the 64 user_data bytes from one snapshot. Either
+ * output may be NULL. */
+SLC_API int slc_user_header(slc_cache *c, uint64_t *user_flags,
+                            uint8_t user_data[64]);
+
+/* Look up `key` (key_len must equal key_size). SLC_OK and copies of the
+ * revision and index bytes on a hit, SLC_NOTFOUND on a miss. revision and
+ * index may be NULL; a non-NULL index needs index_len == index_size (with
+ * index_size 0, index is ignored when index_len is 0). */
+SLC_API int slc_get(slc_cache *c, const void *key, size_t key_len,
+                    int64_t *revision, void *index, size_t index_len);
+
+typedef struct slc_stat { /* one consistent snapshot of the header */
+    uint32_t key_size, index_size, slot_size, flags;
+    uint64_t slot_capacity, slot_highwater, live_count, user_version;
+    uint64_t generation, bucket_count, bucket_used, bucket_tombstones;
+    uint64_t file_size; /* logical size: 256 + capacity*slot_size + 16*buckets */
+} slc_stat;
+
+/* Copy the header counters and configuration from one snapshot. */
+SLC_API int slc_stat_get(slc_cache *c, slc_stat *out);
+
+/* ---- Scans -------------------------------------------------------------- */
+
+typedef struct slc_entry {
+    const uint8_t *key;   /* key_size bytes */
+    int64_t revision;
+    const uint8_t *index; /* index_size bytes; NULL when index_size == 0 */
+    uint64_t slot_id;
+} slc_entry;
+
+/* filter: nonzero keeps the entry. It sees a private copy of the slot that
+ * may be torn (mixed from two commits) when a writer publishes meanwhile;
+ * the library then discards the result and retries, so a filter may run more
+ * than once per slot and must not keep the pointers or have side effects
+ * that matter.
+ * visit: called for each delivered entry, whose pointers are valid only
+ * during the call. A nonzero return stops the scan and is returned by the
+ * slc_scan* call unchanged. */
+typedef int (*slc_filter_fn)(const slc_entry *e, void *ctx);
+typedef int (*slc_visit_fn)(const slc_entry *e, void *ctx);
+
+#define SLC_SCAN_REVERSE (1u << 0)   /* descending slot id (key order in
+                                        range scans) */
+#define SLC_SCAN_STREAMING (1u << 1) /* streaming consistency, see below */
+
+typedef struct slc_scan_opts {
+    slc_filter_fn filter; /* NULL: every live entry matches */
+    void *filter_ctx;
+    uint32_t flags;  /* SLC_SCAN_*; other bits -> SLC_EINVAL */
+    uint64_t offset; /* matches skipped before delivery (<= 100,000,000) */
+    uint64_t limit;  /* deliveries at most; 0 = no limit (<= 100,000,000) */
+} slc_scan_opts;     /* a NULL opts pointer means all defaults */
+
+/* Visit live entries in slot-id order (reverse with SLC_SCAN_REVERSE).
+ *
+ * Consistency. By default a scan is a snapshot: every result is copied
+ * under one stable generation before the first visit; if a writer keeps
+ * publishing through all retries the call returns SLC_EBUSY and visits
+ * nothing. Memory grows with the number of results kept (offset + limit
+ * bounds it), never with the file size.
+ * With SLC_SCAN_STREAMING nothing is gathered: each entry is copied, the
+ * generation is checked unchanged, and only then visited; when a commit
+ * lands midway the scan stops with SLC_EBUSY after visiting only entries of
+ * the first generation. O(1) memory, but possibly a partial result.
+ * Extra errors: SLC_EINVAL, SLC_ENOMEM. */
+SLC_API int slc_scan(slc_cache *c, const slc_scan_opts *o, slc_visit_fn visit,
+                     void *ctx);
+
+typedef struct slc_prefix {
+    uint32_t offset;   /* byte offset into the key */
+    uint32_t bits;     /* 0 = len * 8 (byte-aligned) */
+    const void *bytes; /* pattern, MSB first from bit 7 of key[offset] */
+    size_t len;        /* bits == 0: 1..key_size-offset; else ceil(bits/8) */
+} slc_prefix;
+
+/* Visit live entries whose key matches the bit prefix `p` (see slc_prefix),
+ * with the options and consistency of slc_scan. In ordered-keys files with
+ * offset 0 the first candidate is found by binary search. */
+SLC_API int slc_scan_prefix(slc_cache *c, const slc_prefix *p,
+                            const slc_scan_opts *o, slc_visit_fn visit,
+                            void *ctx);
+
+/* Ordered-keys files only (else SLC_EUNORDERED). Visit live entries with
+ * start <= key < end in key order (descending with SLC_SCAN_REVERSE). A NULL
+ * bound is unbounded; a bound has 1..key_size bytes and is zero-padded on
+ * the right; start > end is SLC_EINVAL, start == end an empty result. */
+SLC_API int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
+                           const void *end, size_t end_len,
+                           const slc_scan_opts *o, slc_visit_fn visit,
+                           void *ctx);
+
+/* ---- Writer sessions ---------------------------------------------------- */
+
+/* Start a write session: takes the process registry mark and (unless
+ * SLC_NO_LOCK) the lock file. SLC_EBUSY if any writer is active on the file
+ * in this process or, with locking, in any process. SLC_ECORRUPT when the
+ * file shows a crashed writer (odd generation) or a broken header. */
+SLC_API int slc_begin_write(slc_cache *c, slc_writer **out);
+
+/* Stage an upsert. key_len must be key_size and index_len index_size (with
+ * index_size 0, index may be NULL). Nothing is visible before commit. */
+SLC_API int slc_put(slc_writer *w, const void *key, size_t key_len,
+                    int64_t revision, const void *index, size_t index_len);
+
+/* Stage a delete. *existed (may be NULL) tells whether the key is live in
+ * the writer's view: the file at session start overlaid with what this
+ * session staged so far. Deleting an absent key is not an error. */
+SLC_API int slc_delete(slc_writer *w, const void *key, size_t key_len,
+                       int *existed);
+
+/* Stage new user_flags / user_data, published atomically with the commit. */
+SLC_API int slc_set_user_flags(slc_writer *w, uint64_t user_flags);
+SLC_API int slc_set_user_data(slc_writer *w, const uint8_t user_data[64]);
+
+/* Publish everything staged as one new generation (even when nothing was
+ * staged). Ends the session whatever the result: afterwards only
+ * slc_writer_close is allowed (others return SLC_ECLOSED).
+ * Errors before anything changes: SLC_EFULL, SLC_EOUTOFORDER, SLC_ECORRUPT,
+ * SLC_ENOMEM. SLC_EWRITEBACK: published, but an msync failed. */
+SLC_API int slc_commit(slc_writer *w);
+
+/* Discard what was not committed, release the lock, free. NULL is fine. */
+SLC_API int slc_writer_close(slc_writer *w);
+
+/* ---- Integrity check ---------------------------------------------------- */
+
+/* Full structural check under one stable generation: every allocated slot
+ * and every bucket against the header counters, hashes, probe chains,
+ * reserved bits and (ordered mode) key order. SLC_OK or SLC_ECORRUPT with
+ * detail. Reads the whole file: O(file size). */
+SLC_API int slc_verify(slc_cache *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLOTCACHE_H */

@@ -1,0 +1,20 @@
+/* Crash-injection points for the test build (SLC_TEST_HOOKS) only.
+ * Normal builds compile every SLC__HOOK() to nothing. */
+#ifndef SLC_HOOK_H
+#define SLC_HOOK_H
+
+#ifdef SLC_TEST_HOOKS
+#include "error.h"
+/* Called at each named step of commit and invalidate; tests install a
+ * function that may _exit() or raise(SIGKILL) to simulate a crash there. */
+extern SLC__HIDDEN void (*slc__test_hook)(const char *point);
+#define SLC__HOOK(point)                                                       \
+    do {                                                                       \
+        if (slc__test_hook)                                                    \
+            slc__test_hook(point);                                             \
+    } while (0)
+#else
+#define SLC__HOOK(point) ((void)0)
+#endif
+
+#endif

@@ -1,0 +1,57 @@
+/* slc_invalidate: put the "reopen me" signal inside the old file.
+ *
+ * A mapping pins an inode, not a name: after a rebuild replaced the path,
+ * long-lived readers would keep reading the old inode forever. Marking the
+ * old file invalidated (a terminal state published through the seqlock)
+ * makes their next read return SLC_EINVALIDATED, and they reopen. */
+#include <inttypes.h>
+
+#include "cache.h"
+#include "hook.h"
+#include "lock.h"
+#include "writeback.h"
+
+int slc_invalidate(slc_cache *c)
+{
+    if (!c)
+        return slc__fail(SLC_EINVAL, "slc_invalidate: NULL cache");
+    int lock_fd;
+    int rc = slc__exclusive_acquire(c, &lock_fd);
+    if (rc)
+        return rc;
+    /* Exclusive: one copy is stable. */
+    uint8_t raw[SLC__HEADER_SIZE];
+    slc__header h;
+    slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
+    slc__header_decode(raw, &h);
+    if (h.state == SLC__STATE_INVALIDATED) {
+        slc__exclusive_release(c, lock_fd);
+        return SLC_OK; /* idempotent: nothing is written */
+    }
+    if (h.state != SLC__STATE_NORMAL) {
+        slc__exclusive_release(c, lock_fd);
+        return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32, h.state);
+    }
+    int sync = (c->open_flags & SLC_WRITEBACK_SYNC) != 0;
+    slc__writeback wb = {0, 0};
+    /* An odd generation here is a crashed writer: step past it (g+2, g+3)
+     * so readers of the dead file also see a change and reopen. */
+    uint64_t g = h.generation;
+    if (g & 1)
+        g += 1; /* publish g+1 = old+2 (odd), then g+2 = old+3 (even) */
+    slc__st(c->gen, g + 1);
+    slc__fence_release();
+    SLC__HOOK("invalidate_odd");
+    if (sync)
+        slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
+    h.state = SLC__STATE_INVALIDATED;
+    slc__store_header(c, &h);
+    if (sync)
+        slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
+    SLC__HOOK("invalidate_before_even");
+    slc__publish_end(c->gen, g);
+    if (sync)
+        slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
+    slc__exclusive_release(c, lock_fd);
+    return slc__writeback_status(&wb, "invalidate");
+}

@@ -1,0 +1,38 @@
+/* Writer exclusion: the flock lock file (across processes) and the
+ * process-wide registry of files with an active writer (across threads and
+ * handles of this process, where flock cannot be relied on). */
+#ifndef SLC_LOCK_H
+#define SLC_LOCK_H
+
+#include <sys/types.h>
+
+#include "cache.h"
+
+/* Open (creating, 0600) the lock file: O_RDWR|O_CLOEXEC|O_NOFOLLOW. */
+SLC__HIDDEN int slc__lock_open(const char *lock_path, int *fd_out);
+
+/* Non-blocking exclusive flock: SLC_OK, SLC_EBUSY or SLC_ESYS. */
+SLC__HIDDEN int slc__lock_try(int fd, const char *lock_path);
+
+/* Unlock and close; errno is preserved. fd < 0 is a no-op. */
+SLC__HIDDEN void slc__lock_close(int fd);
+
+/* Become the only writer of c's file: registry mark, then (with locking) a
+ * fresh lock-file descriptor locked with flock. *lock_fd is -1 without
+ * locking. SLC_OK, SLC_EBUSY or SLC_ESYS; on failure nothing is held. */
+SLC__HIDDEN int slc__exclusive_acquire(slc_cache *c, int *lock_fd);
+SLC__HIDDEN void slc__exclusive_release(slc_cache *c, int lock_fd);
+
+/* Is a writer of this process active on (dev, ino)? */
+SLC__HIDDEN int slc__registry_busy(dev_t dev, ino_t ino);
+
+/* Incremented in every forked child: handles and writers remember the
+ * epoch they were made in and a child treats older ones as not its own. */
+SLC__HIDDEN unsigned slc__fork_epoch(void);
+
+/* Count writers made from a handle (for slc_close): +1 / -1, and whether
+ * any of this process's epoch are still unfreed. */
+SLC__HIDDEN void slc__handle_writers_add(slc_cache *c, int delta);
+SLC__HIDDEN int slc__handle_writers_open(slc_cache *c);
+
+#endif

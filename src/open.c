@@ -1,0 +1,573 @@
+/* slc_open, slc_read_options, slc_close: find or make the file, validate
+ * its header under the seqlock, map it.
+ *
+ * Creation goes through "<path>.tmp.<random>" and rename, so the path never
+ * holds a partial file; creation and in-place initialisation of an empty
+ * file run under the writer lock so concurrent openers serialise, and the
+ * loser of a creation race simply opens the winner's file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
+
+#include "cache.h"
+#include "lock.h"
+#include "sizing.h"
+#include "validate.h"
+
+#define KNOWN_OPEN_FLAGS (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK)
+/* Buckets checked at open (SLC1 10.7 G): a fixed run from bucket 0, one or
+ * two pages, independent of the file size. */
+#define SAMPLE_BUCKETS 32u
+
+static int host_supported(void)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&   \
+    UINTPTR_MAX == UINT64_MAX
+    return __atomic_always_lock_free(8, 0);
+#else
+    return 0;
+#endif
+}
+
+static int check_options(const slc_options *o, slc__layout *layout)
+{
+    if (o->flags & ~(uint32_t)KNOWN_OPEN_FLAGS)
+        return slc__fail(SLC_EINVAL, "unknown option flags 0x%" PRIx32,
+                         o->flags & ~(uint32_t)KNOWN_OPEN_FLAGS);
+    uint32_t slot_size;
+    int rc = slc__slot_size(o->key_size, o->index_size, &slot_size);
+    if (rc)
+        return rc;
+    if (o->slot_capacity > SLC_MAX_SLOT_CAPACITY)
+        return slc__fail(SLC_EINVAL,
+                         "slot_capacity %" PRIu64 " above the limit %u",
+                         o->slot_capacity, SLC_MAX_SLOT_CAPACITY);
+    if (o->slot_capacity == 0)
+        return SLC_OK;
+    return slc__layout_for_create(o->key_size, o->index_size, o->slot_capacity,
+                                  layout);
+}
+
+static char *concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
+/* ---- Creating and initialising ------------------------------------------ */
+
+static void new_header(const slc__layout *l, const slc_options *o,
+                       uint8_t raw[SLC__HEADER_SIZE])
+{
+    slc__header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, "SLC1", 4);
+    h.version = SLC__VERSION;
+    h.header_size = SLC__HEADER_SIZE;
+    h.key_size = l->key_size;
+    h.index_size = l->index_size;
+    h.slot_size = l->slot_size;
+    h.hash_alg = SLC__HASH_FNV1A64;
+    h.flags = (o->flags & SLC_ORDERED_KEYS) ? SLC__FLAG_ORDERED_KEYS : 0;
+    h.slot_capacity = l->slot_capacity;
+    h.user_version = o->user_version;
+    h.bucket_count = l->bucket_count;
+    h.slots_offset = l->slots_offset;
+    h.buckets_offset = l->buckets_offset;
+    slc__header_encode(&h, raw);
+    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
+{
+    off_t off = 0;
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return slc__fail_sys("write header", path);
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return SLC_OK;
+}
+
+/* Size the file (sparse), write the header, make it durable. */
+static int format_fd(int fd, const slc__layout *l, const slc_options *o,
+                     const char *path)
+{
+    uint8_t raw[SLC__HEADER_SIZE];
+    new_header(l, o, raw);
+    int r;
+    do
+        r = ftruncate(fd, (off_t)l->file_size);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return slc__fail_sys("ftruncate", path);
+    int rc = write_all(fd, raw, sizeof raw, path);
+    if (rc)
+        return rc;
+    if (fsync(fd) < 0)
+        return slc__fail_sys("fsync", path);
+    return SLC_OK;
+}
+
+static void random_suffix(char out[17])
+{
+    uint64_t v = 0;
+#if defined(__linux__)
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+#elif defined(__APPLE__)
+    arc4random_buf(&v, sizeof v);
+    if (0)
+#endif
+    {
+        static uint64_t counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
+            ((uint64_t)ts.tv_sec << 20) ^
+            __atomic_add_fetch(&counter, 0x9E3779B97F4A7C15ull,
+                               __ATOMIC_RELAXED);
+    }
+    snprintf(out, 17, "%016" PRIx64, v);
+}
+
+/* SLC1 10.4: temporary file in the same directory, then rename. On
+ * success *fd_out is the new file, now at `path`. */
+static int create_file(const char *path, const slc__layout *l,
+                       const slc_options *o, int *fd_out)
+{
+    size_t len = strlen(path) + sizeof ".tmp." + 16;
+    char *tmp = malloc(len);
+    if (!tmp)
+        return slc__fail(SLC_ENOMEM, "temporary path allocation failed");
+    int fd = -1;
+    for (int tries = 0; tries < 64 && fd < 0; tries++) {
+        char sfx[17];
+        random_suffix(sfx);
+        snprintf(tmp, len, "%s.tmp.%s", path, sfx);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST && errno != EINTR)
+            break;
+    }
+    if (fd < 0) {
+        int rc = slc__fail_sys("create temporary file", tmp);
+        free(tmp);
+        return rc;
+    }
+    int rc = format_fd(fd, l, o, tmp);
+    if (rc == SLC_OK && rename(tmp, path) < 0)
+        rc = slc__fail_sys("rename temporary file onto", path);
+    if (rc) {
+        int saved = errno;
+        close(fd);
+        unlink(tmp);
+        errno = saved;
+    } else {
+        *fd_out = fd;
+    }
+    free(tmp);
+    return rc;
+}
+
+/* SLC1 10.5: initialise an empty file in place, keeping mode and owner. */
+static int init_in_place(int fd, const char *path, const slc__layout *l,
+                         const slc_options *o)
+{
+    int rc = format_fd(fd, l, o, path);
+    if (rc) {
+        int saved = errno;
+        if (ftruncate(fd, 0) < 0) { /* best effort: guarantee (1) */
+        }
+        errno = saved;
+    }
+    return rc;
+}
+
+/* ---- Reading the header ------------------------------------------------- */
+
+/* Copy the header words atomically (a writer may be storing counters). */
+static void copy_header(const uint8_t *map, uint8_t raw[SLC__HEADER_SIZE])
+{
+    slc__copy_out(raw, map, SLC__HEADER_SIZE);
+}
+
+/* 10.6: the generation stayed odd. With locking, whoever gets the lock and
+ * still sees odd knows the writer died: corruption. */
+static int odd_generation(const uint8_t *map, const char *path,
+                          const char *lock_path, const struct stat *st,
+                          uint8_t raw[SLC__HEADER_SIZE])
+{
+    uint64_t g = slc__ld(map + SLC__OFF_GENERATION);
+    if (!lock_path)
+        return slc__fail(SLC_EBUSY,
+                         "%s: generation %" PRIu64 " stays odd and locking is "
+                         "off: a writer may be publishing",
+                         path, g);
+    if (slc__registry_busy(st->st_dev, st->st_ino))
+        return slc__fail(SLC_EBUSY,
+                         "generation %" PRIu64 " is odd while a writer of this "
+                         "process is active",
+                         g);
+    int fd;
+    int rc = slc__lock_open(lock_path, &fd);
+    if (rc)
+        return rc;
+    rc = slc__lock_try(fd, lock_path);
+    if (rc) {
+        slc__lock_close(fd);
+        return rc == SLC_EBUSY
+                   ? slc__fail(SLC_EBUSY,
+                               "generation %" PRIu64 " is odd and the writer "
+                               "lock is held",
+                               g)
+                   : rc;
+    }
+    /* Exclusive now: no writer can move the generation. */
+    copy_header(map, raw);
+    g = slc__le64(raw + SLC__OFF_GENERATION);
+    slc__lock_close(fd);
+    if (g & 1)
+        return slc__fail(SLC_ECORRUPT,
+                         "%s: generation %" PRIu64 " is odd with the writer "
+                         "lock free: a writer crashed mid-commit",
+                         path, g);
+    return SLC_OK;
+}
+
+/* Steps 6-7: map the header, check identification, take a stable copy. */
+static int read_header(int fd, const char *path, const char *lock_path,
+                       const struct stat *st, uint8_t raw[SLC__HEADER_SIZE],
+                       slc__header *h)
+{
+    void *m = mmap(NULL, SLC__HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return slc__fail_sys("mmap header of", path);
+    const uint8_t *map = m;
+    copy_header(map, raw);
+    slc__header_decode(raw, h);
+    int rc = slc__validate_ident(h);
+    int stable = 0;
+    for (unsigned a = 0; rc == SLC_OK && a < SLC__READ_ATTEMPTS; a++) {
+        slc__backoff(a);
+        uint64_t g1 = slc__ld_acquire(map + SLC__OFF_GENERATION);
+        if (g1 & 1)
+            continue;
+        copy_header(map, raw);
+        if (slc__read_stable(map + SLC__OFF_GENERATION, g1)) {
+            stable = 1;
+            break;
+        }
+    }
+    if (rc == SLC_OK && !stable)
+        rc = odd_generation(map, path, lock_path, st, raw);
+    munmap(m, SLC__HEADER_SIZE);
+    if (rc == SLC_OK)
+        slc__header_decode(raw, h);
+    return rc;
+}
+
+/* ---- slc_open ----------------------------------------------------------- */
+
+/* Optional group G: a FULL bucket naming a slot >= slot_highwater. Skipped
+ * when no stable read comes quickly (a writer is busy); never a failure by
+ * itself. */
+static int sample_buckets(const slc_cache *c)
+{
+    uint64_t n = c->bucket_count < SAMPLE_BUCKETS ? c->bucket_count
+                                                  : SAMPLE_BUCKETS;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t g1 = slc__ld_acquire(c->gen);
+        if (g1 & 1)
+            continue;
+        uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
+        uint64_t bad = UINT64_MAX, bad_id = 0;
+        for (uint64_t i = 0; i < n && bad == UINT64_MAX; i++) {
+            uint64_t sp = slc__ld(slc__bucket(c, i) + 8);
+            if (sp != SLC__BUCKET_EMPTY && sp != SLC__BUCKET_TOMBSTONE &&
+                sp - 1 >= hw) {
+                bad = i;
+                bad_id = sp - 1;
+            }
+        }
+        if (!slc__read_stable(c->gen, g1))
+            continue;
+        if (bad != UINT64_MAX)
+            return slc__fail(SLC_ECORRUPT,
+                             "bucket %" PRIu64 " names slot %" PRIu64
+                             " >= slot_highwater %" PRIu64,
+                             bad, bad_id, hw);
+        return SLC_OK;
+    }
+    return SLC_OK;
+}
+
+static void cache_free(slc_cache *c)
+{
+    if (!c)
+        return;
+    int saved = errno;
+    if (c->map)
+        munmap(c->map, c->map_len);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->path);
+    free(c->lock_path);
+    free(c);
+    errno = saved;
+}
+
+/* Steps 8-10 on an open descriptor of a file of >= 256 bytes. */
+static int open_existing(slc_cache *c, const slc_options *o,
+                         const struct stat *st)
+{
+    uint8_t raw[SLC__HEADER_SIZE];
+    slc__header h;
+    uint64_t required;
+    int rc = read_header(c->fd, c->path, c->lock_path, st, raw, &h);
+    if (!rc)
+        rc = slc__validate_stable(raw, &h);
+    if (!rc)
+        rc = slc__validate_config(&h, o);
+    if (!rc)
+        rc = slc__validate_structure(&h, (uint64_t)st->st_size,
+                                     o->slot_capacity, &required);
+    if (rc)
+        return rc;
+    void *m = mmap(NULL, (size_t)required, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   c->fd, 0);
+    if (m == MAP_FAILED)
+        return slc__fail_sys("mmap", c->path);
+    c->map = m;
+    c->map_len = (size_t)required;
+    c->key_size = h.key_size;
+    c->index_size = h.index_size;
+    c->slot_size = h.slot_size;
+    c->file_flags = h.flags;
+    c->rev_off = 8 + slc__align8(h.key_size);
+    c->index_off = c->rev_off + 8;
+    c->slot_capacity = h.slot_capacity;
+    c->bucket_count = h.bucket_count;
+    c->bucket_mask = h.bucket_count - 1;
+    c->user_version = h.user_version;
+    c->slots = c->map + h.slots_offset;
+    c->buckets = c->map + h.buckets_offset;
+    c->gen = c->map + SLC__OFF_GENERATION;
+    c->dev = st->st_dev;
+    c->ino = st->st_ino;
+    return sample_buckets(c);
+}
+
+static int open_file(const char *path, int *fd_out)
+{
+    int fd;
+    do
+        fd = open(path, O_RDWR | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    *fd_out = fd;
+    if (fd < 0 && errno != ENOENT)
+        return slc__fail_sys("open", path);
+    return SLC_OK;
+}
+
+static int stat_fd(int fd, const char *path, struct stat *st)
+{
+    if (fstat(fd, st) < 0)
+        return slc__fail_sys("fstat", path);
+    if (!S_ISREG(st->st_mode))
+        return slc__fail(SLC_EINVAL, "%s is not a regular file", path);
+    return SLC_OK;
+}
+
+/* Unlock the open-time lock descriptor (kept open until slc_open ends). */
+static void lock_drop(int lock_fd)
+{
+    if (lock_fd < 0)
+        return;
+    int saved = errno;
+    flock(lock_fd, LOCK_UN);
+    errno = saved;
+}
+
+/* Steps 3-5: end with an open descriptor of a file that is not empty, or
+ * an error. `lock_fd` is the (unlocked) lock file, -1 without locking. */
+static int find_or_make(slc_cache *c, const slc_options *o,
+                        const slc__layout *l, int lock_fd, struct stat *st)
+{
+    int rc = open_file(c->path, &c->fd);
+    if (rc)
+        return rc;
+    if (c->fd < 0) { /* missing: create under the lock */
+        if (o->slot_capacity == 0)
+            return slc__fail(SLC_EINVAL,
+                             "%s does not exist and slot_capacity is 0",
+                             c->path);
+        if (lock_fd >= 0 && (rc = slc__lock_try(lock_fd, c->lock_path)))
+            return rc;
+        rc = open_file(c->path, &c->fd); /* another creator may have won */
+        if (rc == SLC_OK && c->fd < 0)
+            rc = create_file(c->path, l, o, &c->fd);
+        lock_drop(lock_fd);
+        if (rc)
+            return rc;
+    }
+    if ((rc = stat_fd(c->fd, c->path, st)))
+        return rc;
+    if (st->st_size == 0) { /* pre-created empty file: initialise in place */
+        if (o->slot_capacity == 0)
+            return slc__fail(SLC_EINVAL,
+                             "%s is empty and slot_capacity is 0", c->path);
+        if (lock_fd >= 0 && (rc = slc__lock_try(lock_fd, c->lock_path)))
+            return rc;
+        rc = stat_fd(c->fd, c->path, st);
+        if (rc == SLC_OK && st->st_size == 0)
+            rc = init_in_place(c->fd, c->path, l, o);
+        if (rc == SLC_OK)
+            rc = stat_fd(c->fd, c->path, st);
+        lock_drop(lock_fd);
+        if (rc)
+            return rc;
+    }
+    if (st->st_size < (off_t)SLC__HEADER_SIZE)
+        return slc__fail(SLC_ECORRUPT,
+                         "file size %lld is below the 256-byte header",
+                         (long long)st->st_size);
+    return SLC_OK;
+}
+
+int slc_open(const char *path, const slc_options *opts, slc_cache **out)
+{
+    if (out)
+        *out = NULL;
+    if (!path || !opts || !out)
+        return slc__fail(SLC_EINVAL, "slc_open: NULL %s",
+                         !path ? "path" : !opts ? "options" : "out");
+    if (!*path)
+        return slc__fail(SLC_EINVAL, "slc_open: empty path");
+    if (!host_supported())
+        return slc__fail(SLC_EINCOMPATIBLE,
+                         "host is not 64-bit little-endian with lock-free "
+                         "64-bit atomics");
+    slc__layout layout;
+    memset(&layout, 0, sizeof layout);
+    int rc = check_options(opts, &layout);
+    if (rc)
+        return rc;
+
+    slc_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return slc__fail(SLC_ENOMEM, "cache handle allocation failed");
+    c->fd = -1;
+    c->open_flags = opts->flags;
+    c->path = concat(path, "");
+    if (!(opts->flags & SLC_NO_LOCK))
+        c->lock_path = concat(path, ".lock");
+    if (!c->path || (!(opts->flags & SLC_NO_LOCK) && !c->lock_path)) {
+        cache_free(c);
+        return slc__fail(SLC_ENOMEM, "path allocation failed");
+    }
+
+    int lock_fd = -1;
+    struct stat st;
+    if (c->lock_path)
+        rc = slc__lock_open(c->lock_path, &lock_fd);
+    if (!rc)
+        rc = find_or_make(c, opts, &layout, lock_fd, &st);
+    if (!rc)
+        rc = open_existing(c, opts, &st);
+    slc__lock_close(lock_fd);
+    if (rc) {
+        cache_free(c);
+        return rc;
+    }
+    c->writers_epoch = slc__fork_epoch();
+    *out = c;
+    return SLC_OK;
+}
+
+int slc_close(slc_cache *c)
+{
+    if (!c)
+        return SLC_OK;
+    if (slc__handle_writers_open(c))
+        return slc__fail(SLC_EBUSY,
+                         "slc_close: a writer of this handle is not freed");
+    cache_free(c);
+    return SLC_OK;
+}
+
+/* ---- slc_read_options --------------------------------------------------- */
+
+int slc_read_options(const char *path, slc_options *opts)
+{
+    if (!path || !opts)
+        return slc__fail(SLC_EINVAL, "slc_read_options: NULL %s",
+                         !path ? "path" : "options");
+    if (!host_supported())
+        return slc__fail(SLC_EINCOMPATIBLE,
+                         "host is not 64-bit little-endian with lock-free "
+                         "64-bit atomics");
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return slc__fail_sys("open", path);
+    char *lock_path = concat(path, ".lock");
+    struct stat st;
+    int rc = lock_path ? stat_fd(fd, path, &st)
+                       : slc__fail(SLC_ENOMEM, "path allocation failed");
+    if (rc == SLC_OK && st.st_size == 0)
+        rc = slc__fail(SLC_EINVAL, "%s is empty: no configuration to read",
+                       path);
+    else if (rc == SLC_OK && st.st_size < (off_t)SLC__HEADER_SIZE)
+        rc = slc__fail(SLC_ECORRUPT,
+                       "file size %lld is below the 256-byte header",
+                       (long long)st.st_size);
+    uint8_t raw[SLC__HEADER_SIZE];
+    slc__header h;
+    uint64_t required;
+    if (!rc)
+        rc = read_header(fd, path, lock_path, &st, raw, &h);
+    if (!rc)
+        rc = slc__validate_stable(raw, &h);
+    if (!rc)
+        rc = slc__validate_sizes(&h);
+    if (!rc)
+        rc = slc__validate_structure(&h, (uint64_t)st.st_size, 0, &required);
+    int saved = errno;
+    close(fd);
+    free(lock_path);
+    errno = saved;
+    if (rc)
+        return rc;
+    memset(opts, 0, sizeof *opts);
+    opts->key_size = h.key_size;
+    opts->index_size = h.index_size;
+    opts->user_version = h.user_version;
+    opts->slot_capacity = h.slot_capacity;
+    opts->flags = (h.flags & SLC__FLAG_ORDERED_KEYS) ? SLC_ORDERED_KEYS : 0;
+    return SLC_OK;
+}

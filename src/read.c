@@ -1,0 +1,248 @@
+/* Lock-free point reads: len, generation, user header, stat, get.
+ * Each is a loop of seqlock attempts (SLC1 7.6, 7.7); nothing here
+ * allocates or makes a system call unless a writer forces a backoff. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cache.h"
+#include "validate.h"
+
+int slc__busy(const slc_cache *c)
+{
+    return slc__fail(SLC_EBUSY,
+                     "no stable generation after %d attempts (now %" PRIu64
+                     "): a writer keeps publishing or died mid-commit",
+                     SLC__READ_ATTEMPTS, slc__ld(c->gen));
+}
+
+int slc__check_state(uint32_t state)
+{
+    if (state == SLC__STATE_NORMAL)
+        return SLC_OK;
+    if (state == SLC__STATE_INVALIDATED)
+        return slc__fail(SLC_EINVALIDATED, "cache was invalidated");
+    return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32, state);
+}
+
+int slc__check_counters(const slc_cache *c, const slc__header *h)
+{
+    return slc__validate_counters(c->slot_capacity, c->bucket_count,
+                                  h->slot_highwater, h->live_count,
+                                  h->bucket_used, h->bucket_tombstones);
+}
+
+int slc__snapshot_header(const slc_cache *c, slc__header *h)
+{
+    uint8_t raw[SLC__HEADER_SIZE];
+    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
+        slc__backoff(a);
+        uint64_t g1 = slc__ld_acquire(c->gen);
+        if (g1 & 1)
+            continue;
+        slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
+        if (!slc__read_stable(c->gen, g1))
+            continue;
+        slc__header_decode(raw, h);
+        int rc = slc__check_state(h->state);
+        return rc ? rc : slc__check_counters(c, h);
+    }
+    return slc__busy(c);
+}
+
+static int check_handle(const slc_cache *c, const void *out, const char *fn)
+{
+    if (!c || !out)
+        return slc__fail(SLC_EINVAL, "%s: NULL %s", fn,
+                         !c ? "cache" : "output");
+    return SLC_OK;
+}
+
+int slc_len(slc_cache *c, uint64_t *live_count)
+{
+    slc__header h;
+    int rc = check_handle(c, live_count, "slc_len");
+    if (!rc)
+        rc = slc__snapshot_header(c, &h);
+    if (!rc)
+        *live_count = h.live_count;
+    return rc;
+}
+
+int slc_generation(slc_cache *c, uint64_t *generation)
+{
+    slc__header h;
+    int rc = check_handle(c, generation, "slc_generation");
+    if (!rc)
+        rc = slc__snapshot_header(c, &h);
+    if (!rc)
+        *generation = h.generation;
+    return rc;
+}
+
+int slc_user_header(slc_cache *c, uint64_t *user_flags, uint8_t user_data[64])
+{
+    slc__header h;
+    int rc = check_handle(c, c, "slc_user_header");
+    if (!rc)
+        rc = slc__snapshot_header(c, &h);
+    if (rc)
+        return rc;
+    if (user_flags)
+        *user_flags = h.user_flags;
+    if (user_data)
+        memcpy(user_data, h.user_data, 64);
+    return SLC_OK;
+}
+
+int slc_stat_get(slc_cache *c, slc_stat *out)
+{
+    slc__header h;
+    int rc = check_handle(c, out, "slc_stat_get");
+    if (!rc)
+        rc = slc__snapshot_header(c, &h);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    out->key_size = c->key_size;
+    out->index_size = c->index_size;
+    out->slot_size = c->slot_size;
+    out->flags = c->file_flags;
+    out->slot_capacity = c->slot_capacity;
+    out->slot_highwater = h.slot_highwater;
+    out->live_count = h.live_count;
+    out->user_version = c->user_version;
+    out->generation = h.generation;
+    out->bucket_count = c->bucket_count;
+    out->bucket_used = h.bucket_used;
+    out->bucket_tombstones = h.bucket_tombstones;
+    out->file_size = (uint64_t)c->map_len;
+    return SLC_OK;
+}
+
+/* ---- Hash index probe --------------------------------------------------- */
+
+void slc__key_words(const slc_cache *c, const void *key,
+                    uint64_t kw[SLC__KEY_WORDS])
+{
+    size_t words = (c->key_size + 7u) / 8u;
+    kw[words - 1] = 0;
+    memcpy(kw, key, c->key_size);
+}
+
+int slc__slot_key_equals(const slc_cache *c, const uint8_t *s,
+                         const uint64_t *kw)
+{
+    const uint8_t *k = s + 8;
+    uint32_t full = c->key_size / 8u, rest = c->key_size % 8u;
+    for (uint32_t i = 0; i < full; i++)
+        if (slc__ld(k + 8u * i) != kw[i])
+            return 0;
+    if (rest) {
+        /* Little-endian: the key's bytes are the low ones of the word;
+         * key_pad bytes need not be zero in files from elsewhere. */
+        uint64_t mask = (UINT64_C(1) << (8u * rest)) - 1u;
+        if ((slc__ld(k + 8u * full) ^ kw[full]) & mask)
+            return 0;
+    }
+    return 1;
+}
+
+int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
+               uint64_t highwater, slc__lookup *out)
+{
+    uint64_t i = h & c->bucket_mask;
+    for (uint64_t n = 0; n < c->bucket_count; n++) {
+        const uint8_t *b = slc__bucket(c, i);
+        uint64_t sp = slc__ld(b + 8);
+        if (sp == SLC__BUCKET_EMPTY) {
+            out->found = 0;
+            out->bucket = i;
+            return SLC_OK;
+        }
+        if (sp != SLC__BUCKET_TOMBSTONE) {
+            uint64_t id = sp - 1;
+            if (id >= highwater)
+                return slc__fail(SLC_ECORRUPT,
+                                 "bucket %" PRIu64 " names slot %" PRIu64
+                                 " >= slot_highwater %" PRIu64,
+                                 i, id, highwater);
+            /* hash64 is a hint: only equal hashes can hold the key. */
+            if (slc__ld(b) == h) {
+                const uint8_t *s = slc__slot(c, id);
+                if (slc__slot_key_equals(c, s, kw)) {
+                    uint64_t meta = slc__ld(s);
+                    if (meta & ~(uint64_t)SLC__META_USED)
+                        return slc__fail(SLC_ECORRUPT,
+                                         "slot %" PRIu64 " meta 0x%" PRIx64
+                                         " has reserved bits set",
+                                         id, meta);
+                    if (!(meta & SLC__META_USED))
+                        return slc__fail(SLC_ECORRUPT,
+                                         "bucket %" PRIu64
+                                         " names deleted slot %" PRIu64,
+                                         i, id);
+                    out->found = 1;
+                    out->bucket = i;
+                    out->slot_id = id;
+                    return SLC_OK;
+                }
+            }
+        }
+        i = (i + 1) & c->bucket_mask;
+    }
+    return slc__fail(SLC_ECORRUPT,
+                     "probe visited all %" PRIu64 " buckets without an EMPTY one",
+                     c->bucket_count);
+}
+
+int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
+            void *index, size_t index_len)
+{
+    if (!c || !key)
+        return slc__fail(SLC_EINVAL, "slc_get: NULL %s", !c ? "cache" : "key");
+    if (key_len != c->key_size)
+        return slc__fail(SLC_EINVAL, "slc_get: key length %zu != key_size %" PRIu32,
+                         key_len, c->key_size);
+    if (index && index_len != c->index_size)
+        return slc__fail(SLC_EINVAL,
+                         "slc_get: index length %zu != index_size %" PRIu32,
+                         index_len, c->index_size);
+    if (!index && index_len != 0 && index_len != c->index_size)
+        return slc__fail(SLC_EINVAL,
+                         "slc_get: index length %zu with a NULL buffer",
+                         index_len);
+    uint64_t kw[SLC__KEY_WORDS];
+    slc__key_words(c, key, kw);
+    uint64_t h = slc__fnv1a64(key, key_len);
+
+    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
+        slc__backoff(a);
+        uint64_t g1 = slc__ld_acquire(c->gen);
+        if (g1 & 1)
+            continue;
+        uint32_t state = (uint32_t)(slc__ld(c->map + SLC__OFF_HEADER_CRC) >> 32);
+        uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
+        int rc = slc__check_state(state);
+        if (rc == SLC_OK && hw > c->slot_capacity)
+            rc = slc__fail(SLC_ECORRUPT,
+                           "slot_highwater %" PRIu64 " > slot_capacity %" PRIu64,
+                           hw, c->slot_capacity);
+        slc__lookup lk = {0, 0, 0};
+        if (rc == SLC_OK)
+            rc = slc__probe(c, kw, h, hw, &lk);
+        if (rc == SLC_OK && lk.found) {
+            const uint8_t *s = slc__slot(c, lk.slot_id);
+            int64_t rev = (int64_t)slc__ld(s + c->rev_off);
+            if (revision)
+                *revision = rev;
+            if (index && index_len)
+                slc__copy_out(index, s + c->index_off, index_len);
+        }
+        if (!slc__read_stable(c->gen, g1))
+            continue; /* overlapped a commit: whatever we saw is void */
+        if (rc)
+            return rc;
+        return lk.found ? SLC_OK : SLC_NOTFOUND;
+    }
+    return slc__busy(c);
+}

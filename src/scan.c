@@ -1,0 +1,499 @@
+/* slc_scan, slc_scan_prefix, slc_scan_range.
+ *
+ * One walker serves all three: it visits slot ids [lo, hi) in either
+ * direction, copies each live slot out of the mapping (key words first, so a
+ * key predicate can reject before the rest is read), applies the key
+ * predicate and the caller's filter to the copy, counts `offset`, and hands
+ * each result to a sink:
+ *   - snapshot: copies go into a growing buffer (one record per kept match,
+ *     plus one scratch record) and are visited only after the generation is
+ *     confirmed unchanged; a moved generation restarts the gather;
+ *   - streaming: the single scratch record is visited as soon as the
+ *     generation is confirmed unchanged, and a change ends with SLC_EBUSY.
+ * In ordered files, range and offset-0 prefix scans find [lo, hi) by binary
+ * search; the walk then checks every key it meets against the bounds, which
+ * catches an out-of-order file as SLC_ECORRUPT. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+
+#define KNOWN_SCAN_FLAGS (SLC_SCAN_REVERSE | SLC_SCAN_STREAMING)
+#define STACK_RECORD 4096u
+
+/* Key predicate. */
+enum { KEY_ALL, KEY_PREFIX, KEY_RANGE };
+
+typedef struct key_pred {
+    int kind;
+    /* prefix: bytes [off, off+full) compare fully, then one byte under mask */
+    uint32_t off, full;
+    uint8_t last_mask;
+    const uint8_t *pattern;
+    /* range: padded bounds, NULL = unbounded */
+    const uint8_t *start, *end;
+} key_pred;
+
+typedef struct scan {
+    slc_cache *c;
+    const slc_scan_opts *o;
+    slc_visit_fn visit;
+    void *vctx;
+    key_pred kp;
+    size_t rec; /* bytes per record: slot image then 8-byte slot id */
+    /* gathered results (snapshot) or one scratch record (streaming) */
+    uint8_t *buf;
+    size_t count, cap;
+    int heap; /* buf is malloc'd */
+} scan;
+
+static int prefix_match(const key_pred *p, const uint8_t *key)
+{
+    const uint8_t *k = key + p->off;
+    if (memcmp(k, p->pattern, p->full) != 0)
+        return 0;
+    return !p->last_mask ||
+           ((k[p->full] ^ p->pattern[p->full]) & p->last_mask) == 0;
+}
+
+/* Order of a key's prefix bits against the pattern (offset-0 prefixes). */
+static int prefix_cmp(const key_pred *p, const uint8_t *key)
+{
+    int r = memcmp(key, p->pattern, p->full);
+    if (r || !p->last_mask)
+        return r;
+    uint8_t a = key[p->full] & p->last_mask, b = p->pattern[p->full] & p->last_mask;
+    return (a > b) - (a < b);
+}
+
+/* Does the key belong to the result by the key predicate? */
+static int key_ok(const scan *s, const uint8_t *key)
+{
+    const key_pred *p = &s->kp;
+    switch (p->kind) {
+    case KEY_PREFIX:
+        return prefix_match(p, key);
+    case KEY_RANGE:
+        return (!p->start || memcmp(key, p->start, s->c->key_size) >= 0) &&
+               (!p->end || memcmp(key, p->end, s->c->key_size) < 0);
+    default:
+        return 1;
+    }
+}
+
+/* ---- Bounds by binary search (ordered files) ---------------------------- */
+
+/* First id in [0, hw) whose key compares >= 0 (or > 0 when strict) by cmp.
+ * Reads are speculative: the walk re-checks every key it visits. */
+typedef int (*key_cmp)(const scan *s, const uint8_t *key, const void *arg);
+
+static int cmp_bound(const scan *s, const uint8_t *key, const void *bound)
+{
+    return memcmp(key, bound, s->c->key_size);
+}
+
+static int cmp_prefix(const scan *s, const uint8_t *key, const void *unused)
+{
+    (void)unused;
+    return prefix_cmp(&s->kp, key);
+}
+
+static uint64_t lower_bound(const scan *s, uint64_t hw, key_cmp cmp,
+                            const void *arg, int strict)
+{
+    uint8_t key[SLC_MAX_KEY_SIZE];
+    uint64_t lo = 0, hi = hw;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        slc__copy_out(key, slc__slot(s->c, mid) + 8, s->c->key_size);
+        int r = cmp(s, key, arg);
+        if (strict ? r <= 0 : r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void id_bounds(const scan *s, uint64_t hw, uint64_t *lo, uint64_t *hi)
+{
+    *lo = 0;
+    *hi = hw;
+    if (s->kp.kind == KEY_RANGE) {
+        if (s->kp.start)
+            *lo = lower_bound(s, hw, cmp_bound, s->kp.start, 0);
+        if (s->kp.end)
+            *hi = lower_bound(s, hw, cmp_bound, s->kp.end, 0);
+    } else if (s->kp.kind == KEY_PREFIX && s->kp.off == 0 &&
+               (s->c->file_flags & SLC__FLAG_ORDERED_KEYS)) {
+        *lo = lower_bound(s, hw, cmp_prefix, NULL, 0);
+        *hi = lower_bound(s, hw, cmp_prefix, NULL, 1);
+    }
+    if (*hi < *lo) /* only a torn or unsorted read gets here */
+        *hi = *lo;
+}
+
+/* Are keys in [lo, hi) known to satisfy the key predicate (bounds came from
+ * a binary search), so a failing key means the order is broken? */
+static int bounded_walk(const scan *s)
+{
+    return s->kp.kind == KEY_RANGE ||
+           (s->kp.kind == KEY_PREFIX && s->kp.off == 0 &&
+            (s->c->file_flags & SLC__FLAG_ORDERED_KEYS));
+}
+
+/* ---- Records ------------------------------------------------------------ */
+
+static uint8_t *record(const scan *s, size_t i) { return s->buf + i * s->rec; }
+
+static void entry_of(const scan *s, const uint8_t *r, slc_entry *e)
+{
+    const slc_cache *c = s->c;
+    e->key = r + 8;
+    memcpy(&e->revision, r + c->rev_off, 8);
+    e->index = c->index_size ? r + c->index_off : NULL;
+    memcpy(&e->slot_id, r + c->slot_size, 8);
+}
+
+/* Room for one more record (the scratch the next slot is copied into). */
+static int reserve(scan *s, uint8_t *stack)
+{
+    if (s->count < s->cap)
+        return SLC_OK;
+    size_t cap = s->cap ? s->cap * 2 : 16;
+    size_t bytes;
+    if (__builtin_mul_overflow(cap, s->rec, &bytes))
+        return slc__fail(SLC_ENOMEM, "scan results overflow");
+    uint8_t *n = s->heap ? realloc(s->buf, bytes) : malloc(bytes);
+    if (!n)
+        return slc__fail(SLC_ENOMEM, "scan results: %zu bytes", bytes);
+    if (!s->heap && s->count)
+        memcpy(n, stack, s->count * s->rec);
+    s->buf = n;
+    s->cap = cap;
+    s->heap = 1;
+    return SLC_OK;
+}
+
+/* ---- The walk ----------------------------------------------------------- */
+
+enum { WALK_DONE, WALK_IMPOSSIBLE, WALK_MOVED, WALK_STOPPED, WALK_ERROR };
+
+typedef struct walk {
+    uint64_t g1;
+    int rc;       /* WALK_ERROR: status; WALK_STOPPED: visit's return */
+    uint8_t *stack;
+} walk;
+
+/* Deliver the scratch record now (streaming). */
+static int stream_out(scan *s, walk *wk)
+{
+    if (!slc__read_stable(s->c->gen, wk->g1))
+        return WALK_MOVED;
+    slc_entry e;
+    entry_of(s, record(s, 0), &e);
+    int r = s->visit(&e, s->vctx);
+    if (r) {
+        wk->rc = r;
+        return WALK_STOPPED;
+    }
+    return WALK_DONE;
+}
+
+static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
+{
+    slc_cache *c = s->c;
+    const slc_scan_opts *o = s->o;
+    int reverse = (o->flags & SLC_SCAN_REVERSE) != 0;
+    int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
+    int bounded = bounded_walk(s);
+    size_t key_part = 8 + slc__align8(c->key_size);
+    uint64_t skipped = 0;
+    s->count = 0;
+    for (uint64_t n = 0; n < hi - lo; n++) {
+        uint64_t id = reverse ? hi - 1 - n : lo + n;
+        const uint8_t *slot = slc__slot(c, id);
+        if (!streaming) {
+            int rc = reserve(s, wk->stack);
+            if (rc) {
+                wk->rc = rc;
+                return WALK_ERROR;
+            }
+        }
+        uint8_t *r = record(s, streaming ? 0 : s->count);
+        slc__copy_out(r, slot, key_part);
+        uint64_t meta;
+        memcpy(&meta, r, 8);
+        if (meta & ~(uint64_t)SLC__META_USED) {
+            wk->rc = slc__fail(SLC_ECORRUPT,
+                               "slot %" PRIu64 " meta 0x%" PRIx64
+                               " has reserved bits set",
+                               id, meta);
+            return WALK_IMPOSSIBLE;
+        }
+        int in = key_ok(s, r + 8);
+        if (bounded && !in) {
+            /* Tombstones keep their keys, so they are checked too. */
+            wk->rc = slc__fail(SLC_ECORRUPT,
+                               "ordered keys: slot %" PRIu64
+                               " is out of key order",
+                               id);
+            return WALK_IMPOSSIBLE;
+        }
+        if (!(meta & SLC__META_USED) || !in)
+            continue;
+        slc__copy_out(r + key_part, slot + key_part, c->slot_size - key_part);
+        memcpy(r + c->slot_size, &id, 8);
+        if (o->filter) {
+            slc_entry e;
+            entry_of(s, r, &e);
+            if (!o->filter(&e, o->filter_ctx))
+                continue;
+        }
+        if (skipped < o->offset) {
+            skipped++;
+            continue;
+        }
+        if (streaming) {
+            int w = stream_out(s, wk);
+            if (w != WALK_DONE)
+                return w;
+            s->count++;
+        } else {
+            s->count++;
+        }
+        if (o->limit && s->count == o->limit)
+            break;
+    }
+    return WALK_DONE;
+}
+
+/* One consistent scan: retries per SLC1 7.7 in snapshot mode; in
+ * streaming mode only the start (odd generation) is retried. */
+static int run(scan *s)
+{
+    slc_cache *c = s->c;
+    int streaming = (s->o->flags & SLC_SCAN_STREAMING) != 0;
+    uint8_t stack[STACK_RECORD];
+    walk wk = {0, 0, stack};
+    if (s->rec <= sizeof stack) {
+        s->buf = stack;
+        s->cap = 1;
+    } else if (streaming) {
+        s->buf = malloc(s->rec); /* O(1) for slots above 4 KiB */
+        if (!s->buf)
+            return slc__fail(SLC_ENOMEM, "scan record: %zu bytes", s->rec);
+        s->heap = 1;
+        s->cap = 1;
+    }
+    int rc = SLC_EBUSY;
+    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
+        slc__backoff(a);
+        wk.g1 = slc__ld_acquire(c->gen);
+        if (wk.g1 & 1)
+            continue;
+        uint32_t state = (uint32_t)(slc__ld(c->map + SLC__OFF_HEADER_CRC) >> 32);
+        uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
+        if (streaming && !slc__read_stable(c->gen, wk.g1))
+            continue;
+        int w;
+        if ((rc = slc__check_state(state)) != SLC_OK)
+            w = WALK_IMPOSSIBLE;
+        else if (hw > c->slot_capacity) {
+            rc = slc__fail(SLC_ECORRUPT,
+                           "slot_highwater %" PRIu64 " > slot_capacity %" PRIu64,
+                           hw, c->slot_capacity);
+            w = WALK_IMPOSSIBLE;
+        } else {
+            uint64_t lo, hi;
+            id_bounds(s, hw, &lo, &hi);
+            w = walk_slots(s, &wk, lo, hi);
+            rc = wk.rc;
+        }
+        if (w == WALK_ERROR || w == WALK_STOPPED)
+            break;
+        if (w != WALK_MOVED && slc__read_stable(c->gen, wk.g1)) {
+            if (w == WALK_IMPOSSIBLE)
+                break; /* rc holds the stable verdict */
+            rc = SLC_OK;
+            if (!streaming) {
+                for (size_t i = 0; i < s->count; i++) {
+                    slc_entry e;
+                    entry_of(s, record(s, i), &e);
+                    int r = s->visit(&e, s->vctx);
+                    if (r) {
+                        rc = r;
+                        break;
+                    }
+                }
+            }
+            break;
+        }
+        if (streaming) {
+            rc = slc__fail(SLC_EBUSY,
+                           "streaming scan: generation moved from %" PRIu64
+                           " after %zu entries were delivered",
+                           wk.g1, s->count);
+            break;
+        }
+        rc = SLC_EBUSY;
+    }
+    if (rc == SLC_EBUSY && !streaming)
+        rc = slc__busy(c);
+    if (s->heap)
+        free(s->buf);
+    return rc;
+}
+
+/* ---- Entry points ------------------------------------------------------- */
+
+static const slc_scan_opts default_opts = {NULL, NULL, 0, 0, 0};
+
+/* The invalidated check precedes argument validation (API.md). */
+static int preflight(slc_cache *c)
+{
+    slc__header h;
+    return slc__snapshot_header(c, &h);
+}
+
+static int check_opts(const slc_scan_opts *o, slc_visit_fn visit)
+{
+    if (!visit)
+        return slc__fail(SLC_EINVAL, "scan: NULL visit callback");
+    if (o->flags & ~(uint32_t)KNOWN_SCAN_FLAGS)
+        return slc__fail(SLC_EINVAL, "scan: unknown flags 0x%" PRIx32,
+                         o->flags & ~(uint32_t)KNOWN_SCAN_FLAGS);
+    if (o->offset > SLC_MAX_SCAN_OFFSET)
+        return slc__fail(SLC_EINVAL, "scan: offset %" PRIu64 " above %u",
+                         o->offset, SLC_MAX_SCAN_OFFSET);
+    if (o->limit > SLC_MAX_SCAN_LIMIT)
+        return slc__fail(SLC_EINVAL, "scan: limit %" PRIu64 " above %u",
+                         o->limit, SLC_MAX_SCAN_LIMIT);
+    return SLC_OK;
+}
+
+static void scan_init(scan *s, slc_cache *c, const slc_scan_opts *o,
+                      slc_visit_fn visit, void *ctx)
+{
+    memset(s, 0, sizeof *s);
+    s->c = c;
+    s->o = o;
+    s->visit = visit;
+    s->vctx = ctx;
+    s->kp.kind = KEY_ALL;
+    s->rec = (size_t)c->slot_size + 8;
+}
+
+int slc_scan(slc_cache *c, const slc_scan_opts *o, slc_visit_fn visit,
+             void *ctx)
+{
+    if (!c)
+        return slc__fail(SLC_EINVAL, "slc_scan: NULL cache");
+    if (!o)
+        o = &default_opts;
+    int rc = preflight(c);
+    if (!rc)
+        rc = check_opts(o, visit);
+    if (rc)
+        return rc;
+    scan s;
+    scan_init(&s, c, o, visit, ctx);
+    return run(&s);
+}
+
+int slc_scan_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
+                    slc_visit_fn visit, void *ctx)
+{
+    if (!c)
+        return slc__fail(SLC_EINVAL, "slc_scan_prefix: NULL cache");
+    if (!o)
+        o = &default_opts;
+    int rc = preflight(c);
+    if (!rc)
+        rc = check_opts(o, visit);
+    if (rc)
+        return rc;
+    if (!p)
+        return slc__fail(SLC_EINVAL, "slc_scan_prefix: NULL prefix");
+    uint64_t ks = c->key_size;
+    uint64_t need = p->bits ? ((uint64_t)p->bits + 7) / 8 : p->len;
+    if (p->bits == 0 && p->len == 0)
+        return slc__fail(SLC_EINVAL, "prefix: bits 0 and length 0");
+    if (p->offset >= ks)
+        return slc__fail(SLC_EINVAL, "prefix: offset %" PRIu32
+                                     " >= key_size %" PRIu64,
+                         p->offset, ks);
+    if (p->bits && p->len != need)
+        return slc__fail(SLC_EINVAL,
+                         "prefix: %" PRIu32 " bits need %" PRIu64
+                         " pattern bytes, got %zu",
+                         p->bits, need, p->len);
+    if (need > ks - p->offset)
+        return slc__fail(SLC_EINVAL,
+                         "prefix: offset %" PRIu32 " + %" PRIu64
+                         " bytes exceeds key_size %" PRIu64,
+                         p->offset, need, ks);
+    if (!p->bytes)
+        return slc__fail(SLC_EINVAL, "prefix: NULL pattern");
+    scan s;
+    scan_init(&s, c, o, visit, ctx);
+    s.kp.kind = KEY_PREFIX;
+    s.kp.off = p->offset;
+    s.kp.pattern = p->bytes;
+    if (p->bits == 0 || p->bits % 8 == 0) {
+        s.kp.full = (uint32_t)need;
+    } else {
+        s.kp.full = p->bits / 8;
+        s.kp.last_mask = (uint8_t)(0xFFu << (8 - p->bits % 8));
+    }
+    return run(&s);
+}
+
+int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
+                   const void *end, size_t end_len, const slc_scan_opts *o,
+                   slc_visit_fn visit, void *ctx)
+{
+    if (!c)
+        return slc__fail(SLC_EINVAL, "slc_scan_range: NULL cache");
+    if (!o)
+        o = &default_opts;
+    int rc = preflight(c);
+    if (rc)
+        return rc;
+    if (!(c->file_flags & SLC__FLAG_ORDERED_KEYS))
+        return slc__fail(SLC_EUNORDERED,
+                         "slc_scan_range needs an ordered-keys cache");
+    if ((rc = check_opts(o, visit)))
+        return rc;
+    size_t ks = c->key_size;
+    if (start && (start_len < 1 || start_len > ks))
+        return slc__fail(SLC_EINVAL,
+                         "range: start length %zu outside 1..%zu", start_len,
+                         ks);
+    if (end && (end_len < 1 || end_len > ks))
+        return slc__fail(SLC_EINVAL, "range: end length %zu outside 1..%zu",
+                         end_len, ks);
+    uint8_t lo[SLC_MAX_KEY_SIZE], hi[SLC_MAX_KEY_SIZE];
+    if (start) {
+        memset(lo, 0, ks);
+        memcpy(lo, start, start_len);
+    }
+    if (end) {
+        memset(hi, 0, ks);
+        memcpy(hi, end, end_len);
+    }
+    if (start && end) {
+        int r = memcmp(lo, hi, ks);
+        if (r > 0)
+            return slc__fail(SLC_EINVAL, "range: start sorts after end");
+        if (r == 0)
+            return SLC_OK; /* empty half-open range */
+    }
+    scan s;
+    scan_init(&s, c, o, visit, ctx);
+    s.kp.kind = KEY_RANGE;
+    s.kp.start = start ? lo : NULL;
+    s.kp.end = end ? hi : NULL;
+    return run(&s);
+}

@@ -1,0 +1,128 @@
+/* The seqlock over the shared mapping: the only place with atomics.
+ *
+ * The header's generation counter is even when the file is stable and odd
+ * while a writer publishes (g -> g+1 -> g+2, never back to g).
+ *
+ *   writer: g = load(gen); store(gen, g+1); fence(release);
+ *           ... every protected store (relaxed atomics) ...
+ *           store_release(gen, g+2);
+ *   reader: g1 = load_acquire(gen); odd -> retry;
+ *           ... copy protected words with relaxed atomic loads ...
+ *           fence(acquire); g2 = load(gen); g2 != g1 -> retry;
+ *
+ * This is the fence form of the seqlock (Boehm, "Can Seqlocks Get Along
+ * with Programming Language Memory Models?", 2012). Every word a reader may
+ * touch while a writer stores is accessed atomically, so there is no C11
+ * data race and ThreadSanitizer needs no suppression; on x86-64 and
+ * AArch64 relaxed 64-bit loads and stores are plain moves.
+ *
+ * Values read inside an attempt are speculative until g2 confirms them:
+ * anything used as an address or loop bound is range-checked first, every
+ * attempt, whatever the generation says. */
+#ifndef SLC_SEQLOCK_H
+#define SLC_SEQLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+/* Relaxed/acquire/release access to an 8-aligned word of the mapping. */
+static inline uint64_t slc__ld(const uint8_t *p)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_RELAXED);
+}
+static inline uint64_t slc__ld_acquire(const uint8_t *p)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_ACQUIRE);
+}
+static inline void slc__st(uint8_t *p, uint64_t v)
+{
+    __atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELAXED);
+}
+static inline void slc__st_release(uint8_t *p, uint64_t v)
+{
+    __atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELEASE);
+}
+static inline void slc__fence_acquire(void)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+}
+static inline void slc__fence_release(void)
+{
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+/* Copy n bytes out of the mapping, starting at an 8-aligned address, with
+ * word loads; dst may be unaligned and n need not be a multiple of 8. */
+static inline void slc__copy_out(void *dst, const uint8_t *src, size_t n)
+{
+    uint8_t *d = (uint8_t *)dst;
+    for (; n >= 8; n -= 8, d += 8, src += 8) {
+        uint64_t w = slc__ld(src);
+        memcpy(d, &w, 8);
+    }
+    if (n) {
+        uint64_t w = slc__ld(src);
+        memcpy(d, &w, n);
+    }
+}
+
+/* Store n bytes into the mapping at an 8-aligned address with word stores.
+ * A partial last word keeps the mapped bytes after n (tail padding). */
+static inline void slc__copy_in(uint8_t *dst, const void *src, size_t n)
+{
+    const uint8_t *s = (const uint8_t *)src;
+    for (; n >= 8; n -= 8, s += 8, dst += 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        slc__st(dst, w);
+    }
+    if (n) {
+        uint64_t w = slc__ld(dst);
+        memcpy(&w, s, n);
+        slc__st(dst, w);
+    }
+}
+
+/* Store n zero bytes' worth of whole words (n a multiple of 8). */
+static inline void slc__zero_words(uint8_t *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8)
+        slc__st(dst + i, 0);
+}
+
+/* Writer side of one publication. The caller owns the writer lock. */
+static inline uint64_t slc__publish_begin(uint8_t *gen)
+{
+    uint64_t g = slc__ld(gen);
+    slc__st(gen, g + 1);
+    slc__fence_release();
+    return g;
+}
+static inline void slc__publish_end(uint8_t *gen, uint64_t g)
+{
+    slc__st_release(gen, g + 2);
+}
+
+/* Reader side: is the attempt that began at g1 still valid? */
+static inline int slc__read_stable(const uint8_t *gen, uint64_t g1)
+{
+    slc__fence_acquire();
+    return slc__ld(gen) == g1;
+}
+
+/* Retry policy (SLC1 7.7): 10 attempts; before attempt k >= 1 sleep
+ * 50 us << (k-1), capped at 1 ms. Worst case about 5.55 ms asleep. */
+#define SLC__READ_ATTEMPTS 10
+
+static inline void slc__backoff(unsigned attempt)
+{
+    if (attempt == 0)
+        return;
+    long us = attempt >= 6 ? 1000L : 50L << (attempt - 1);
+    struct timespec ts = {0, us * 1000L};
+    nanosleep(&ts, NULL); /* EINTR may shorten one sleep: harmless */
+}
+
+#endif
