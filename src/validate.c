@@ -135,7 +135,7 @@ int slc__validate_structure(const slc__header *h, uint64_t file_len,
                          h->slots_offset);
     if (h->slot_capacity == 0)
         return slc__fail(SLC_ECORRUPT, "slot_capacity is 0");
-    uint64_t slots_len, want_buckets_off, buckets_len, required;
+    uint64_t slots_len, want_buckets_off, buckets_len, required = 0;
     if (slc__mul_u64(h->slot_capacity, h->slot_size, &slots_len) ||
         slc__add_u64(h->slots_offset, slots_len, &want_buckets_off) ||
         want_buckets_off != h->buckets_offset)
