@@ -129,7 +129,7 @@ int slc__handle_writers_open(slc_cache *c)
 
 int slc__lock_open(const char *lock_path, int *fd_out)
 {
-    int fd;
+    int fd = -1;
     do
         fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     while (fd < 0 && errno == EINTR);
@@ -172,7 +172,7 @@ int slc__exclusive_acquire(slc_cache *c, int *lock_fd)
         return rc;
     if (!c->lock_path)
         return SLC_OK;
-    int fd;
+    int fd = -1;
     rc = slc__lock_open(c->lock_path, &fd);
     if (rc == SLC_OK) {
         rc = slc__lock_try(fd, c->lock_path);

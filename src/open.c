@@ -231,7 +231,7 @@ static int odd_generation(const uint8_t *map, const char *path,
                          "generation %" PRIu64 " is odd while a writer of this "
                          "process is active",
                          g);
-    int fd;
+    int fd = -1;
     int rc = slc__lock_open(lock_path, &fd);
     if (rc)
         return rc;
@@ -382,7 +382,7 @@ static int open_existing(slc_cache *c, const slc_options *o,
 
 static int open_file(const char *path, int *fd_out)
 {
-    int fd;
+    int fd = -1;
     do
         fd = open(path, O_RDWR | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
@@ -529,7 +529,7 @@ int slc_read_options(const char *path, slc_options *opts)
         return slc__fail(SLC_EINCOMPATIBLE,
                          "host is not 64-bit little-endian with lock-free "
                          "64-bit atomics");
-    int fd;
+    int fd = -1;
     do
         fd = open(path, O_RDONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
