@@ -1,0 +1,321 @@
+/* libslotcache driver: W1-W7 on one fresh cache file.
+ *
+ * The timed loops are the non-static hot_* functions, so callgrind.sh can
+ * count their instructions with --toggle-collect. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "slotcache.h"
+
+static const char *SYS = "slotcache";
+
+typedef struct ctx {
+    const bconf *c;
+    char *path;
+    slc_options opts;
+    slc_cache *cache;
+    brec *w7recs;
+    uint64_t w7_count;
+} ctx;
+
+static void check(int rc, const char *what)
+{
+    if (rc != SLC_OK)
+        bdie("%s: %s (%s)", what, slc_strerror(rc), slc_errdetail());
+}
+
+/* ---- Timed loops -------------------------------------------------------- */
+
+__attribute__((noinline)) void hot_load(slc_writer *w, const brec *r,
+                                        uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        check(slc_put(w, r[i].key, B_KEY, r[i].rev, r[i].idx, B_INDEX),
+              "slc_put");
+}
+
+__attribute__((noinline)) uint64_t hot_get_hit(slc_cache *c,
+                                               const uint8_t *keys,
+                                               uint64_t count)
+{
+    uint64_t sum = 0;
+    int64_t rev;
+    uint8_t idx[B_INDEX];
+    for (uint64_t i = 0; i < count; i++) {
+        int rc = slc_get(c, keys + i * B_KEY, B_KEY, &rev, idx, B_INDEX);
+        if (rc != SLC_OK)
+            bdie("W3 get %llu: %d", (unsigned long long)i, rc);
+        sum += bfold(rev, idx);
+    }
+    return sum;
+}
+
+__attribute__((noinline)) uint64_t hot_get_miss(slc_cache *c,
+                                                const uint8_t *keys,
+                                                uint64_t count)
+{
+    uint64_t misses = 0;
+    int64_t rev;
+    uint8_t idx[B_INDEX];
+    for (uint64_t i = 0; i < count; i++)
+        misses += slc_get(c, keys + i * B_KEY, B_KEY, &rev, idx, B_INDEX) ==
+                  SLC_NOTFOUND;
+    return misses;
+}
+
+typedef struct acc {
+    uint64_t count, sum;
+} acc;
+
+static int filter(const slc_entry *e, void *unused)
+{
+    (void)unused;
+    return bpred(e->index);
+}
+
+static int visit(const slc_entry *e, void *p)
+{
+    acc *a = p;
+    a->count++;
+    a->sum += bfold(e->revision, e->index);
+    return 0;
+}
+
+__attribute__((noinline)) uint64_t hot_scan_snapshot(slc_cache *c)
+{
+    acc a = {0, 0};
+    slc_scan_opts o = {filter, NULL, 0, 0, 0};
+    check(slc_scan(c, &o, visit, &a), "slc_scan");
+    return a.count + a.sum;
+}
+
+__attribute__((noinline)) uint64_t hot_scan_stream(slc_cache *c)
+{
+    acc a = {0, 0};
+    slc_scan_opts o = {filter, NULL, SLC_SCAN_STREAMING, 0, 0};
+    check(slc_scan(c, &o, visit, &a), "slc_scan streaming");
+    return a.count + a.sum;
+}
+
+/* W2 and W6 commit loop: `commits` sessions of `ops` upserts; per-commit
+ * latencies into lat (may be NULL). */
+__attribute__((noinline)) void hot_upsert(slc_cache *c, const brec *r,
+                                          uint64_t commits, uint64_t ops,
+                                          double *lat)
+{
+    for (uint64_t k = 0; k < commits; k++) {
+        double t0 = lat ? bnow() : 0;
+        slc_writer *w;
+        check(slc_begin_write(c, &w), "slc_begin_write");
+        for (uint64_t j = 0; j < ops; j++) {
+            const brec *x = &r[k * ops + j];
+            check(slc_put(w, x->key, B_KEY, x->rev, x->idx, B_INDEX),
+                  "slc_put");
+        }
+        check(slc_commit(w), "slc_commit");
+        slc_writer_close(w);
+        if (lat)
+            lat[k] = bnow() - t0;
+    }
+}
+
+/* ---- Workloads ---------------------------------------------------------- */
+
+static void w1(ctx *x)
+{
+    const bconf *c = x->c;
+    brec *r = brecs_load(c->n);
+    double t0 = bnow();
+    slc_cache *cache;
+    check(slc_open(x->path, &x->opts, &cache), "slc_open (create)");
+    slc_writer *w;
+    check(slc_begin_write(cache, &w), "slc_begin_write");
+    hot_load(w, r, c->n);
+    check(slc_commit(w), "slc_commit");
+    double t = bnow() - t0;
+    slc_writer_close(w);
+    check(slc_close(cache), "slc_close");
+    free(r);
+    bresult(SYS, "W1", "ops_per_s", (double)c->n / t, "op/s", c->n);
+}
+
+/* Untimed: every entry is found with its W1 revision and index (also maps
+ * every page, so timed loops start warm, as for the other systems). */
+static void verify_load(ctx *x)
+{
+    uint8_t key[B_KEY], idx[B_INDEX], want[B_INDEX];
+    for (uint64_t i = 0; i < x->c->n; i++) {
+        int64_t rev;
+        bkey(i, key);
+        check(slc_get(x->cache, key, B_KEY, &rev, idx, B_INDEX), "verify get");
+        bindex(i, (int64_t)i + 1, want);
+        if (rev != (int64_t)i + 1 || memcmp(idx, want, B_INDEX) != 0)
+            bdie("verify: entry %llu differs", (unsigned long long)i);
+    }
+}
+
+static void w3_w4(ctx *x)
+{
+    const bconf *c = x->c;
+    if (bconf_wants(c, "W3")) {
+        uint8_t *k = bkeys_hits(c->n, c->gets, 3);
+        double t0 = bnow();
+        uint64_t sum = hot_get_hit(x->cache, k, c->gets);
+        double t = bnow() - t0;
+        bresult(SYS, "W3", "ns_per_op", t * 1e9 / (double)c->gets, "ns", sum);
+        free(k);
+    }
+    if (bconf_wants(c, "W4")) {
+        uint8_t *k = bkeys_misses(c->n, c->gets);
+        double t0 = bnow();
+        uint64_t m = hot_get_miss(x->cache, k, c->gets);
+        double t = bnow() - t0;
+        if (m != c->gets)
+            bdie("W4: %llu of %llu missed", (unsigned long long)m,
+                 (unsigned long long)c->gets);
+        bresult(SYS, "W4", "ns_per_op", t * 1e9 / (double)c->gets, "ns", m);
+        free(k);
+    }
+}
+
+static void w5(ctx *x)
+{
+    const bconf *c = x->c;
+    slc_stat st;
+    check(slc_stat_get(x->cache, &st), "slc_stat_get");
+    double bytes = (double)st.slot_highwater * st.slot_size;
+    double *ts = calloc((size_t)c->w5_passes, sizeof *ts);
+    for (int mode = 0; mode < 2; mode++) {
+        uint64_t sum = 0;
+        for (int p = 0; p < c->w5_passes; p++) {
+            double t0 = bnow();
+            sum = mode ? hot_scan_stream(x->cache) : hot_scan_snapshot(x->cache);
+            ts[p] = bnow() - t0;
+        }
+        double t = bmedian(ts, (size_t)c->w5_passes);
+        const char *w = mode ? "W5stream" : "W5snap";
+        bresult(SYS, w, "GB_per_s", bytes / t / 1e9, "GB/s", sum);
+        bresult(SYS, w, "Mentries_per_s", (double)st.slot_highwater / t / 1e6,
+                "Mentry/s", sum);
+    }
+    free(ts);
+}
+
+static void w2(ctx *x)
+{
+    const bconf *c = x->c;
+    uint64_t count = c->w2_commits * c->w2_ops;
+    brec *r = brecs_seq(c->n, count, 2, 1, (int64_t)c->n + 1);
+    double t0 = bnow();
+    hot_upsert(x->cache, r, c->w2_commits, c->w2_ops, NULL);
+    double t = bnow() - t0;
+    uint64_t live;
+    check(slc_len(x->cache, &live), "slc_len");
+    if (live != c->n + bseq_inserts(count))
+        bdie("W2: live %llu", (unsigned long long)live);
+    bresult(SYS, "W2", "ops_per_s", (double)count / t, "op/s", live);
+    bresult(SYS, "W2", "commits_per_s", (double)c->w2_commits / t, "commit/s",
+            live);
+    free(r);
+}
+
+static void w6(ctx *x)
+{
+    const bconf *c = x->c;
+    slc_options o = x->opts;
+    o.slot_capacity = 0;
+    o.flags |= SLC_WRITEBACK_SYNC;
+    slc_cache *sc;
+    check(slc_open(x->path, &o, &sc), "slc_open (sync)");
+    uint64_t count = c->w6_commits * c->w6_ops;
+    brec *r = brecs_seq(c->n, count, 6, 0, INT64_C(1) << 40);
+    double *lat = calloc(c->w6_commits, sizeof *lat);
+    hot_upsert(sc, r, c->w6_commits, c->w6_ops, lat);
+    double m = bmedian(lat, c->w6_commits);
+    bresult(SYS, "W6", "median_commit_us", m * 1e6, "us", c->w6_commits);
+    free(lat);
+    free(r);
+    check(slc_close(sc), "slc_close");
+}
+
+/* ---- W7 ----------------------------------------------------------------- */
+
+static void *w7_ropen(void *p)
+{
+    ctx *x = p;
+    slc_options o = x->opts;
+    o.slot_capacity = 0;
+    slc_cache *c;
+    check(slc_open(x->path, &o, &c), "slc_open (reader)");
+    return c;
+}
+
+static void w7_rbatch(void *rh, const uint8_t *keys, uint64_t count,
+                      uint64_t *hits, uint64_t *busy)
+{
+    int64_t rev;
+    uint8_t idx[B_INDEX];
+    for (uint64_t i = 0; i < count; i++) {
+        int rc = slc_get(rh, keys + i * B_KEY, B_KEY, &rev, idx, B_INDEX);
+        if (rc == SLC_OK)
+            ++*hits;
+        else if (rc == SLC_EBUSY)
+            ++*busy;
+        else
+            bdie("W7 get: %s", slc_strerror(rc));
+    }
+}
+
+static void w7_rclose(void *rh) { slc_close(rh); }
+
+static void w7_wstep(void *p, uint64_t k)
+{
+    ctx *x = p;
+    uint64_t per = x->c->w2_ops, commits = x->w7_count / per;
+    hot_upsert(x->cache, x->w7recs + (k % commits) * per, 1, per, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    bconf c;
+    bconf_parse(&c, argc, argv);
+    ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = &c;
+    char *dir = bsysdir(&c, SYS);
+    x.path = bpath(dir, "bench.slc");
+    x.opts.key_size = B_KEY;
+    x.opts.index_size = B_INDEX;
+    x.opts.user_version = 1;
+    /* Room for the W2 inserts; the other write loads only update. */
+    x.opts.slot_capacity = c.n + bseq_inserts(c.w2_commits * c.w2_ops);
+    x.opts.flags = 0;
+
+    w1(&x);
+    slc_options o = x.opts;
+    o.slot_capacity = 0;
+    check(slc_open(x.path, &o, &x.cache), "slc_open");
+    verify_load(&x);
+    w3_w4(&x);
+    if (bconf_wants(&c, "W5"))
+        w5(&x);
+    if (bconf_wants(&c, "W2"))
+        w2(&x);
+    if (bconf_wants(&c, "W6"))
+        w6(&x);
+    if (bconf_wants(&c, "W7")) {
+        x.w7_count = 100 * c.w2_ops;
+        x.w7recs = brecs_seq(c.n, x.w7_count, 7, 0, INT64_C(1) << 50);
+        bw7 ops = {w7_ropen, w7_rbatch, w7_rclose, w7_wstep, &x};
+        bw7_run(&c, SYS, &ops, 0);
+        bw7_run(&c, SYS, &ops, 1);
+        free(x.w7recs);
+    }
+    check(slc_close(x.cache), "slc_close");
+    bprepare_dir(dir);
+    free(x.path);
+    free(dir);
+    return 0;
+}
