@@ -210,6 +210,7 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     int bounded = bounded_walk(s);
     size_t key_part = 8 + slc__align8(c->key_size);
     uint64_t skipped = 0;
+    uint8_t prev[SLC_MAX_KEY_SIZE]; /* last key of a bounded walk */
     s->count = 0;
     for (uint64_t n = 0; n < hi - lo; n++) {
         uint64_t id = reverse ? hi - 1 - n : lo + n;
@@ -241,6 +242,19 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
                                id);
             return WALK_IMPOSSIBLE;
         }
+        /* The bounds alone miss a slot moved within them: neighbours must
+         * be in order too, or the result would not be in key order. */
+        if (bounded && n > 0 &&
+            (reverse ? memcmp(r + 8, prev, c->key_size) > 0
+                     : memcmp(r + 8, prev, c->key_size) < 0)) {
+            wk->rc = slc__fail(SLC_ECORRUPT,
+                               "ordered keys: slot %" PRIu64
+                               " is out of key order with its neighbour",
+                               id);
+            return WALK_IMPOSSIBLE;
+        }
+        if (bounded)
+            memcpy(prev, r + 8, c->key_size);
         if (!(meta & SLC__META_USED) || !in)
             continue;
         slc__copy_out(r + key_part, slot + key_part, c->slot_size - key_part);
