@@ -15,7 +15,7 @@
 
 static const char *SYS = "tinycdb";
 
-__attribute__((noinline)) void hot_load(struct cdb_make *m, const brec *r,
+__attribute__((noinline, noclone)) void hot_load(struct cdb_make *m, const brec *r,
                                         uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
@@ -23,7 +23,7 @@ __attribute__((noinline)) void hot_load(struct cdb_make *m, const brec *r,
             bdie("cdb_make_add: %s", strerror(errno));
 }
 
-__attribute__((noinline)) uint64_t hot_get_hit(struct cdb *db,
+__attribute__((noinline, noclone)) uint64_t hot_get_hit(struct cdb *db,
                                                const uint8_t *keys,
                                                uint64_t count)
 {
@@ -41,7 +41,7 @@ __attribute__((noinline)) uint64_t hot_get_hit(struct cdb *db,
     return sum;
 }
 
-__attribute__((noinline)) uint64_t hot_get_miss(struct cdb *db,
+__attribute__((noinline, noclone)) uint64_t hot_get_miss(struct cdb *db,
                                                 const uint8_t *keys,
                                                 uint64_t count)
 {
@@ -51,7 +51,7 @@ __attribute__((noinline)) uint64_t hot_get_miss(struct cdb *db,
     return misses;
 }
 
-__attribute__((noinline)) uint64_t hot_scan(struct cdb *db, uint64_t *entries)
+__attribute__((noinline, noclone)) uint64_t hot_iter(struct cdb *db, uint64_t *entries)
 {
     unsigned pos;
     uint64_t count = 0, sum = 0, seen = 0;
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
         uint64_t sum = 0, seen = 0;
         for (int p = 0; p < c.w5_passes; p++) {
             t0 = bnow();
-            sum = hot_scan(&db, &seen);
+            sum = hot_iter(&db, &seen);
             ts[p] = bnow() - t0;
         }
         t = bmedian(ts, (size_t)c.w5_passes);

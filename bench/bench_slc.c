@@ -6,7 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common.h"
+#include "whatif.h"
 #include "slotcache.h"
 
 static const char *SYS = "slotcache";
@@ -28,7 +34,7 @@ static void check(int rc, const char *what)
 
 /* ---- Timed loops -------------------------------------------------------- */
 
-__attribute__((noinline)) void hot_load(slc_writer *w, const brec *r,
+__attribute__((noinline, noclone)) void hot_load(slc_writer *w, const brec *r,
                                         uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
@@ -36,7 +42,7 @@ __attribute__((noinline)) void hot_load(slc_writer *w, const brec *r,
               "slc_put");
 }
 
-__attribute__((noinline)) uint64_t hot_get_hit(slc_cache *c,
+__attribute__((noinline, noclone)) uint64_t hot_get_hit(slc_cache *c,
                                                const uint8_t *keys,
                                                uint64_t count)
 {
@@ -52,7 +58,7 @@ __attribute__((noinline)) uint64_t hot_get_hit(slc_cache *c,
     return sum;
 }
 
-__attribute__((noinline)) uint64_t hot_get_miss(slc_cache *c,
+__attribute__((noinline, noclone)) uint64_t hot_get_miss(slc_cache *c,
                                                 const uint8_t *keys,
                                                 uint64_t count)
 {
@@ -83,7 +89,7 @@ static int visit(const slc_entry *e, void *p)
     return 0;
 }
 
-__attribute__((noinline)) uint64_t hot_scan_snapshot(slc_cache *c)
+__attribute__((noinline, noclone)) uint64_t hot_scan_snapshot(slc_cache *c)
 {
     acc a = {0, 0};
     slc_scan_opts o = {filter, NULL, 0, 0, 0};
@@ -91,7 +97,7 @@ __attribute__((noinline)) uint64_t hot_scan_snapshot(slc_cache *c)
     return a.count + a.sum;
 }
 
-__attribute__((noinline)) uint64_t hot_scan_stream(slc_cache *c)
+__attribute__((noinline, noclone)) uint64_t hot_scan_stream(slc_cache *c)
 {
     acc a = {0, 0};
     slc_scan_opts o = {filter, NULL, SLC_SCAN_STREAMING, 0, 0};
@@ -101,7 +107,7 @@ __attribute__((noinline)) uint64_t hot_scan_stream(slc_cache *c)
 
 /* W2 and W6 commit loop: `commits` sessions of `ops` upserts; per-commit
  * latencies into lat (may be NULL). */
-__attribute__((noinline)) void hot_upsert(slc_cache *c, const brec *r,
+__attribute__((noinline, noclone)) void hot_upsert(slc_cache *c, const brec *r,
                                           uint64_t commits, uint64_t ops,
                                           double *lat)
 {
@@ -203,6 +209,48 @@ static void w5(ctx *x)
     free(ts);
 }
 
+/* Upper bounds from the format (whatif.c), on the same file and keys as
+ * W3 and W5: reported as system "whatif", never as slotcache. */
+static void whatif(ctx *x)
+{
+    const bconf *c = x->c;
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        bdie("whatif: open %s", x->path);
+    const uint8_t *map =
+        mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        bdie("whatif: mmap");
+    uint8_t *k = bkeys_hits(c->n, c->gets, 3);
+    for (uint64_t i = 0; i < c->n; i += 512) /* warm: map every page */
+        (void)whatif_get_single(map, k + (i % c->gets) * B_KEY, 1);
+    double t0 = bnow();
+    uint64_t sum = whatif_get_single(map, k, c->gets);
+    double t = bnow() - t0;
+    bresult("whatif", "W3", "ns_per_op", t * 1e9 / (double)c->gets, "ns", sum);
+    t0 = bnow();
+    sum = whatif_get_batch(map, k, c->gets);
+    t = bnow() - t0;
+    bresult("whatif", "W3batch", "ns_per_op", t * 1e9 / (double)c->gets, "ns",
+            sum);
+    free(k);
+    slc_stat ss;
+    check(slc_stat_get(x->cache, &ss), "slc_stat_get");
+    double *ts = calloc((size_t)c->w5_passes, sizeof *ts);
+    for (int p = 0; p < c->w5_passes; p++) {
+        t0 = bnow();
+        sum = whatif_scan(map);
+        ts[p] = bnow() - t0;
+    }
+    t = bmedian(ts, (size_t)c->w5_passes);
+    bresult("whatif", "W5", "GB_per_s",
+            (double)ss.slot_highwater * ss.slot_size / t / 1e9, "GB/s", sum);
+    free(ts);
+    munmap((void *)map, (size_t)st.st_size);
+    close(fd);
+}
+
 static void w2(ctx *x)
 {
     const bconf *c = x->c;
@@ -301,6 +349,8 @@ int main(int argc, char **argv)
     w3_w4(&x);
     if (bconf_wants(&c, "W5"))
         w5(&x);
+    if (bconf_wants(&c, "whatif"))
+        whatif(&x);
     if (bconf_wants(&c, "W2"))
         w2(&x);
     if (bconf_wants(&c, "W6"))
