@@ -138,9 +138,18 @@ static void w1(ctx *x)
     check(slc_open(x->path, &x->opts, &cache), "slc_open (create)");
     slc_writer *w;
     check(slc_begin_write(cache, &w), "slc_begin_write");
+    double t1 = bnow();
     hot_load(w, r, c->n);
+    double t2 = bnow();
     check(slc_commit(w), "slc_commit");
-    double t = bnow() - t0;
+    double t3 = bnow();
+    double t = t3 - t0;
+    /* Where W1 goes: open/create, staging puts, commit (plan + apply). */
+    bresult(SYS, "W1open", "ms", (t1 - t0) * 1e3, "ms", 0);
+    bresult(SYS, "W1stage", "ns_per_op", (t2 - t1) * 1e9 / (double)c->n, "ns",
+            0);
+    bresult(SYS, "W1commit", "ns_per_op", (t3 - t2) * 1e9 / (double)c->n,
+            "ns", 0);
     slc_writer_close(w);
     check(slc_close(cache), "slc_close");
     free(r);
