@@ -184,6 +184,7 @@ typedef struct walk {
     uint64_t g1;
     int rc;       /* WALK_ERROR: status; WALK_STOPPED: visit's return */
     uint8_t *stack;
+    int unchecked; /* streaming: mapping read since the last g1 check */
 } walk;
 
 /* Deliver the scratch record now (streaming). */
@@ -191,6 +192,7 @@ static int stream_out(scan *s, walk *wk)
 {
     if (!slc__read_stable(s->c->gen, wk->g1))
         return WALK_MOVED;
+    wk->unchecked = 0;
     slc_entry e;
     entry_of(s, record(s, 0), &e);
     int r = s->visit(&e, s->vctx);
@@ -212,9 +214,11 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     uint64_t skipped = 0;
     uint8_t prev[SLC_MAX_KEY_SIZE]; /* last key of a bounded walk */
     s->count = 0;
+    wk->unchecked = 1; /* the bounds came from a binary search */
     for (uint64_t n = 0; n < hi - lo; n++) {
         uint64_t id = reverse ? hi - 1 - n : lo + n;
         const uint8_t *slot = slc__slot(c, id);
+        wk->unchecked = 1;
         if (!streaming) {
             int rc = reserve(s, wk->stack);
             if (rc) {
@@ -290,7 +294,7 @@ static int run(scan *s)
     slc_cache *c = s->c;
     int streaming = (s->o->flags & SLC_SCAN_STREAMING) != 0;
     uint8_t stack[STACK_RECORD];
-    walk wk = {0, 0, stack};
+    walk wk = {0, 0, stack, 0};
     if (s->rec <= sizeof stack) {
         s->buf = stack;
         s->cap = 1;
@@ -327,6 +331,13 @@ static int run(scan *s)
         }
         if (w == WALK_ERROR || w == WALK_STOPPED)
             break;
+        /* Streaming, and nothing was read after the last delivery's check
+         * (limit reached, or the last slot delivered): the result is whole
+         * and of g1, whatever the generation does now. */
+        if (streaming && w == WALK_DONE && !wk.unchecked) {
+            rc = SLC_OK;
+            break;
+        }
         if (w != WALK_MOVED && slc__read_stable(c->gen, wk.g1)) {
             if (w == WALK_IMPOSSIBLE)
                 break; /* rc holds the stable verdict */
