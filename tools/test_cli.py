@@ -10,6 +10,7 @@ temporary directory first and never touched in place.
 import json
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -161,6 +162,15 @@ class Usage(CliTest):
             out = self.ok(cmd, "--help")
             self.assertTrue(out.startswith("usage: slc " + cmd + " "), out)
             self.assertEqual(self.ok("help", cmd), out)
+
+    def test_man_page_lists_the_same_exit_codes(self):
+        man = read(os.path.join(CONF, "..", "..", "docs", "slc.1"))
+        table = self.ok("--help").split("Exit status:\n")[1].split("\n\n")[0]
+        codes = re.findall(r"^ +(\d+)  (\S+)", table, re.M)
+        self.assertEqual([int(n) for n, _ in codes],
+                         [0, 1, 2, 3] + list(range(10, 22)))
+        for num, word in codes:
+            self.assertIn(".B %s\n%s" % (num, word), man)
 
     def test_usage_errors(self):
         path = self.make("u.slc", 8, 4, 10)
