@@ -78,6 +78,12 @@ for f in app_static libplugin.so; do
         fail "$f depends on libslotcache.so; expected the archive inside"
     fi
 done
+nm -D --defined-only "$work/find_package/libplugin.so" | grep -q ' slc_open$' ||
+    fail "libplugin.so does not re-export the archive's slc_* symbols"
+if nm -D --defined-only "$work/find_package/libplugin_hidden.so" |
+    grep -q ' slc_'; then
+    fail "--exclude-libs,ALL did not hide the archive's slc_* symbols"
+fi
 run_tests "$work/find_package"
 
 # ---- 3. vendored: add_subdirectory and FetchContent ---------------------
