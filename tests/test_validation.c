@@ -8,6 +8,7 @@
 #include "core_helpers.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -624,9 +625,10 @@ static void group_f_structure(void **state)
     free(p8);
 }
 
-/* A sparse file whose header describes a sound layout beyond a limit. */
-static void write_big_header(const char *path, uint32_t ks, uint32_t is,
-                             uint64_t cap, uint64_t buckets)
+/* A sparse file whose header describes a sound layout beyond a limit.
+ * Returns 0 when the filesystem cannot hold a file that long. */
+static int write_big_header(const char *path, uint32_t ks, uint32_t is,
+                            uint64_t cap, uint64_t buckets)
 {
     slc__header h;
     memset(&h, 0, sizeof h);
@@ -645,38 +647,44 @@ static void write_big_header(const char *path, uint32_t ks, uint32_t is,
     slc__header_encode(&h, raw);
     slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
     assert_int_equal(t_write_file(path, raw, sizeof raw), 0);
-    assert_int_equal(truncate(path, (off_t)(h.buckets_offset + 16 * buckets)),
-                     0);
+    if (truncate(path, (off_t)(h.buckets_offset + 16 * buckets)) == 0)
+        return 1;
+    assert_true(errno == EFBIG || errno == EINVAL);
+    print_message("skipped: %s cannot be %" PRIu64 " bytes long here\n",
+                  path, h.buckets_offset + 16 * buckets);
+    return 0;
 }
 
 static void group_f_limits(void **state)
 {
     fx *f = *state;
     /* slot_capacity 100,000,001 with option 0 (a 6.7 GB sparse file). */
-    write_big_header(f->path, 1, 0, 100000001, UINT64_C(1) << 28);
     slc_options o = cu_opts(1, 0, 0, 0, 0);
-    expect_open(f->path, &o, SLC_EINVAL);
-    expect_ro(f->path, SLC_EINVAL);
-    o.slot_capacity = 100000001; /* the option itself is beyond the limit */
-    expect_open(f->path, &o, SLC_EINVAL);
+    if (write_big_header(f->path, 1, 0, 100000001, UINT64_C(1) << 28)) {
+        expect_open(f->path, &o, SLC_EINVAL);
+        expect_ro(f->path, SLC_EINVAL);
+        o.slot_capacity = 100000001; /* the option itself is too big */
+        expect_open(f->path, &o, SLC_EINVAL);
+    }
     unlink(f->path);
 
     /* The same layout one slot smaller is within limits. */
-    write_big_header(f->path, 1, 0, 100000000, UINT64_C(1) << 28);
-    o.slot_capacity = 0;
-    expect_ro(f->path, SLC_OK);
+    if (write_big_header(f->path, 1, 0, 100000000, UINT64_C(1) << 28))
+        expect_ro(f->path, SLC_OK);
     unlink(f->path);
 
     /* Logical length just above 1 TiB (sparse). */
     uint32_t slot = 16 + 512 + SLC_MAX_INDEX_SIZE;
     uint64_t cap =
         (SLC_MAX_FILE_SIZE - 256 - 16 * (UINT64_C(1) << 21)) / slot + 1;
-    write_big_header(f->path, 512, SLC_MAX_INDEX_SIZE, cap,
-                     UINT64_C(1) << 21);
-    assert_true(cu_file_size(f->path) > SLC_MAX_FILE_SIZE);
-    o = cu_opts(512, SLC_MAX_INDEX_SIZE, 0, 0, 0);
-    expect_open(f->path, &o, SLC_EINVAL);
-    expect_ro(f->path, SLC_EINVAL);
+    if (write_big_header(f->path, 512, SLC_MAX_INDEX_SIZE, cap,
+                         UINT64_C(1) << 21)) {
+        assert_true(cu_file_size(f->path) > SLC_MAX_FILE_SIZE);
+        o = cu_opts(512, SLC_MAX_INDEX_SIZE, 0, 0, 0);
+        expect_open(f->path, &o, SLC_EINVAL);
+        assert_true(strstr(slc_errdetail(), "1 TiB") != NULL);
+        expect_ro(f->path, SLC_EINVAL);
+    }
     unlink(f->path);
 }
 
