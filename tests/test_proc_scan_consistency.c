@@ -337,10 +337,18 @@ static void scan_while_odd(const char *point)
             slc_scan_opts so = {NULL, NULL, flags, 0, 0};
             sc_list l;
             sc_list_init(&l, 8, 8);
+            /* Leave a known detail behind: the scan must replace it. */
+            assert_int_equal(slc_scan(NULL, NULL, NULL, NULL), SLC_EINVAL);
+            char before[256];
+            snprintf(before, sizeof before, "%s", slc_errdetail());
             int rc = do_scan(hook_reader, kind, &so, sc_collect, &l);
             if (rc != SLC_EBUSY || l.n != 0)
                 fail_msg("%s: kind %d flags %u: rc %d, %zu visits", point,
                          kind, flags, rc, l.n);
+            if (!slc_errdetail()[0] || !strcmp(slc_errdetail(), before))
+                fail_msg("%s: kind %d flags %u: SLC_EBUSY without its own "
+                         "detail",
+                         point, kind, flags);
             sc_list_free(&l);
         }
     }
