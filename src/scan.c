@@ -11,8 +11,9 @@
  *   - streaming: the single scratch record is visited as soon as the
  *     generation is confirmed unchanged, and a change ends with SLC_EBUSY.
  * In ordered files, range and offset-0 prefix scans find [lo, hi) by binary
- * search; the walk then checks every key it meets against the bounds, which
- * catches an out-of-order file as SLC_ECORRUPT. */
+ * search; the walk then checks every key it meets against the bounds and
+ * against the previous key, which catches an out-of-order slot it walks
+ * over as SLC_ECORRUPT (slots the search steps around stay unseen). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
