@@ -612,6 +612,13 @@ static void group_f_structure(void **state)
     o = base_opts();
     expect_open(f->path, &o, SLC_OK);
     expect_ro(f->path, SLC_OK);
+    slc_cache *c = NULL;
+    assert_int_equal(slc_open(f->path, &o, &c), SLC_OK);
+    slc_stat st;
+    assert_int_equal(slc_stat_get(c, &st), SLC_OK);
+    assert_int_equal(st.file_size, full); /* the logical size */
+    assert_int_equal(slc_verify(c), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
 
     /* bucket_count equal to capacity is refused like a smaller one. */
     make_base(f->path, 0);
