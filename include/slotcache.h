@@ -5,8 +5,10 @@
  * revision, opaque index bytes) in one regular file, mapped MAP_SHARED.
  * Any number of threads and processes read it without locks through a
  * seqlock; one writer at a time (per file, across processes) publishes
- * whole sessions atomically. The on-disk format is specified in
- * docs/format.md; the contract of every call is in docs/api.md.
+ * whole sessions atomically. The on-disk format is described in
+ * docs/format.md, the contract of every call in docs/api.md, guarantees
+ * and crash behaviour in docs/semantics.md, compatibility rules in
+ * docs/abi.md.
  *
  * Conventions
  *   - Every call that can fail returns SLC_OK (0) or a negative SLC_E* code.
@@ -15,6 +17,9 @@
  *   - On SLC_ESYS, errno holds the cause of the failing OS call.
  *   - A NULL required pointer, or a length other than the file dictates,
  *     is SLC_EINVAL.
+ *   - The library keeps no pointer passed in after a call returns, and
+ *     returns copies, except the slc_entry pointers given to callbacks
+ *     (valid during the callback only).
  *
  * Caveats
  *   - Local filesystems only. NFS, SMB, FUSE and sync folders are undefined.
@@ -39,6 +44,9 @@
 extern "C" {
 #endif
 
+/* Marks the exported functions (default visibility; the library itself is
+ * built with hidden visibility). Defining SLC_STATIC_DEFINE before
+ * including this header makes it expand to nothing. */
 #if defined(SLC_STATIC_DEFINE) || !defined(__GNUC__)
 #define SLC_API
 #else
@@ -47,6 +55,8 @@ extern "C" {
 
 /* ---- Version ------------------------------------------------------------ */
 
+/* Version of this header. A major version change means an incompatible
+ * ABI (docs/abi.md); the shared library's SONAME is libslotcache.so.MAJOR. */
 #define SLC_VERSION_MAJOR 0
 #define SLC_VERSION_MINOR 1
 #define SLC_VERSION_PATCH 0
@@ -54,7 +64,9 @@ extern "C" {
 #define SLC_VERSION_NUMBER                                                     \
     ((SLC_VERSION_MAJOR << 16) | (SLC_VERSION_MINOR << 8) | SLC_VERSION_PATCH)
 
-/* The library's version as "MAJOR.MINOR.PATCH" (static string). */
+/* The version of the library linked at run time, "MAJOR.MINOR.PATCH" (a
+ * static string): compare with the SLC_VERSION_* macros to detect a header
+ * and library mismatch. */
 SLC_API const char *slc_version(void);
 
 /* ---- Status codes (values are ABI: never renumbered) -------------------- */
@@ -74,16 +86,20 @@ SLC_API const char *slc_version(void);
 #define SLC_ENOMEM (-11)     /* allocation failed */
 #define SLC_ESYS (-12)       /* OS call failed; errno holds the cause */
 
-/* Short description of a status code: a static string, never NULL. */
+/* Short description of a status code: a static string, never NULL
+ * ("unknown status code" for other values). */
 SLC_API const char *slc_strerror(int code);
 
 /* Detail of the last failed call in the calling thread, naming the check
- * that failed and the values involved ("" when no call has failed yet).
- * The string is thread-local and valid until the thread's next failing
- * call. For humans and logs only: branch on the status code. */
+ * that failed and the values involved ("" when no call has failed yet;
+ * successful calls do not clear it). The string is thread-local library
+ * storage, overwritten by the thread's next failing call. For humans and
+ * logs only: branch on the status code. */
 SLC_API const char *slc_errdetail(void);
 
 /* ---- Limits (SLC1 section 14) ------------------------------------------- */
+/* Exceeding one, in an argument or in a file being opened, is SLC_EINVAL.
+ * SLC_MAX_SESSION_OPS counts slc_put and slc_delete calls per session. */
 
 #define SLC_MAX_KEY_SIZE 512u
 #define SLC_MAX_INDEX_SIZE (1u << 20)
@@ -106,6 +122,10 @@ typedef struct slc_writer slc_writer; /* one write session */
 #define SLC_WRITEBACK_SYNC (1u << 1) /* msync barriers in commit/invalidate */
 #define SLC_NO_LOCK (1u << 2)        /* no lock file: caller serialises */
 
+/* Open options. Zero-initialise and set the fields. user_version is the
+ * caller's schema version: bump it when the meaning of the index bytes
+ * changes, so old files are refused (SLC_EINCOMPATIBLE) and rebuilt. */
+
 typedef struct slc_options {
     uint32_t key_size;      /* 1..512 */
     uint32_t index_size;    /* 0..1 MiB */
@@ -122,40 +142,51 @@ typedef struct slc_options {
  * Errors: SLC_EINVAL (arguments, options, limits), SLC_EINCOMPATIBLE (not
  * SLC1 v1, configuration differs, unsupported host), SLC_ECORRUPT (broken
  * header, crashed writer), SLC_EINVALIDATED, SLC_EBUSY (creation or an odd
- * generation while another process holds the lock), SLC_ENOMEM, SLC_ESYS.
- * A file that fails validation is never modified. */
+ * generation while another process or handle holds the lock), SLC_ENOMEM,
+ * SLC_ESYS (errno kept). A file that fails validation is never modified.
+ * Unless SLC_NO_LOCK, "<path>.lock" is created (never removed). The file
+ * is opened read-write. *out is NULL on failure. Any thread. */
 SLC_API int slc_open(const char *path, const slc_options *opts,
                      slc_cache **out);
 
 /* Read an existing file's configuration (sizes, user_version, capacity,
  * ordered flag) into `opts` without opening it for use: for tools that open
  * files they did not create. flags is SLC_ORDERED_KEYS or 0. Applies the
- * same header checks as slc_open except the comparison with options.
- * An empty (0-byte) file has no configuration: SLC_EINVAL. */
+ * same header checks as slc_open except the comparison with options and
+ * the bucket sample; never creates or changes the file. An empty (0-byte)
+ * file has no configuration: SLC_EINVAL; a missing one is SLC_ESYS
+ * (ENOENT). `opts` is written only on success. */
 SLC_API int slc_read_options(const char *path, slc_options *opts);
 
 /* Unmap and free the handle. SLC_EBUSY (nothing freed) while a writer
  * obtained from it has not been freed with slc_writer_close.
- * slc_close(NULL) is SLC_OK. Works on invalidated caches. */
+ * slc_close(NULL) is SLC_OK. Works on invalidated caches. Must not run
+ * concurrently with any other call on the same handle. */
 SLC_API int slc_close(slc_cache *c);
 
 /* Mark the file invalidated (terminal): every handle in every process gets
  * SLC_EINVALIDATED on its next read, and slc_open refuses the file, so
  * long-lived readers learn to reopen the path after it was rebuilt.
- * Idempotent. SLC_EBUSY while a writer is active; SLC_EWRITEBACK when an
- * msync failed in SLC_WRITEBACK_SYNC mode (the state is still published). */
+ * Call it on the old file before deleting and recreating it. Idempotent
+ * (an invalidated file is not written again). SLC_EBUSY while a writer is
+ * active in this process or holds the lock; SLC_EWRITEBACK when an msync
+ * failed in SLC_WRITEBACK_SYNC mode (the state is still published);
+ * SLC_EINVAL, SLC_ENOMEM, SLC_ESYS. Afterwards only slc_close is useful. */
 SLC_API int slc_invalidate(slc_cache *c);
 
 /* ---- Reads: thread-safe, lock-free, no allocation ----------------------- */
 /* Every read may also return SLC_EBUSY (no stable generation within about
- * 5.5 ms of backoff), SLC_ECORRUPT, SLC_EINVALIDATED and SLC_EINCOMPATIBLE. */
+ * 5.5 ms of backoff), SLC_ECORRUPT, SLC_EINVALIDATED and SLC_EINCOMPATIBLE
+ * (unknown state), and SLC_EINVAL for a NULL handle or output. A read
+ * during this process's own write session sees the last published state. */
 
-/* Number of live entries. */
+/* Number of live entries (deleted slots excluded). */
 SLC_API int slc_len(slc_cache *c, uint64_t *live_count);
 
 /* The current stable (even) generation. It advances by 2 with every
- * successful commit: compare it later to learn cheaply whether anything
- * was published. */
+ * successful commit (empty ones included) and moves on invalidation, never
+ * otherwise: compare it later to learn cheaply whether anything was
+ * published. */
 SLC_API int slc_generation(slc_cache *c, uint64_t *generation);
 
 /* Copy user_flags and the 64 user_data bytes from one snapshot. Either
@@ -166,7 +197,9 @@ SLC_API int slc_user_header(slc_cache *c, uint64_t *user_flags,
 /* Look up `key` (key_len must equal key_size). SLC_OK and copies of the
  * revision and index bytes on a hit, SLC_NOTFOUND on a miss. revision and
  * index may be NULL; a non-NULL index needs index_len == index_size (with
- * index_size 0, index is ignored when index_len is 0). */
+ * index_size 0, index is ignored when index_len is 0); with a NULL index,
+ * index_len must be 0 or index_size. Unless SLC_OK is returned, *revision
+ * and index hold unspecified bytes. */
 SLC_API int slc_get(slc_cache *c, const void *key, size_t key_len,
                     int64_t *revision, void *index, size_t index_len);
 
@@ -177,7 +210,8 @@ typedef struct slc_stat { /* one consistent snapshot of the header */
     uint64_t file_size; /* logical size: 256 + capacity*slot_size + 16*buckets */
 } slc_stat;
 
-/* Copy the header counters and configuration from one snapshot. */
+/* Copy the header counters and configuration from one snapshot (flags as
+ * in the file: bit 0 = ordered keys). */
 SLC_API int slc_stat_get(slc_cache *c, slc_stat *out);
 
 /* ---- Scans -------------------------------------------------------------- */
@@ -213,6 +247,7 @@ typedef struct slc_scan_opts {
 } slc_scan_opts;     /* a NULL opts pointer means all defaults */
 
 /* Visit live entries in slot-id order (reverse with SLC_SCAN_REVERSE).
+ * Entries the filter rejects count toward neither offset nor limit.
  *
  * Consistency. By default a scan is a snapshot: every result is copied
  * under one stable generation before the first visit; if a writer keeps
@@ -223,7 +258,10 @@ typedef struct slc_scan_opts {
  * generation is checked unchanged, and only then visited; when a commit
  * lands midway the scan stops with SLC_EBUSY after visiting only entries of
  * the first generation. O(1) memory, but possibly a partial result.
- * Extra errors: SLC_EINVAL, SLC_ENOMEM. */
+ * Returns SLC_OK, the non-zero value a visit returned, or an error; extra
+ * errors SLC_EINVAL (NULL visit, unknown flag, offset or limit above the
+ * limit; checked after the invalidated state) and SLC_ENOMEM. Callbacks
+ * must not close the handle. */
 SLC_API int slc_scan(slc_cache *c, const slc_scan_opts *o, slc_visit_fn visit,
                      void *ctx);
 
@@ -235,8 +273,12 @@ typedef struct slc_prefix {
 } slc_prefix;
 
 /* Visit live entries whose key matches the bit prefix `p` (see slc_prefix),
- * with the options and consistency of slc_scan. In ordered-keys files with
- * offset 0 the first candidate is found by binary search. */
+ * with the options and consistency of slc_scan. With bits > 0, the first
+ * bits/8 pattern bytes compare fully and the top bits%8 bits of the next;
+ * bits past `bits` are ignored. In ordered-keys files with offset 0 the
+ * matching slots are found by binary search. SLC_EINVAL for a NULL p or
+ * pattern, bits 0 with len 0, offset >= key_size, a pattern reaching past
+ * the key, or len != ceil(bits/8) when bits > 0. */
 SLC_API int slc_scan_prefix(slc_cache *c, const slc_prefix *p,
                             const slc_scan_opts *o, slc_visit_fn visit,
                             void *ctx);
@@ -244,7 +286,9 @@ SLC_API int slc_scan_prefix(slc_cache *c, const slc_prefix *p,
 /* Ordered-keys files only (else SLC_EUNORDERED). Visit live entries with
  * start <= key < end in key order (descending with SLC_SCAN_REVERSE). A NULL
  * bound is unbounded; a bound has 1..key_size bytes and is zero-padded on
- * the right; start > end is SLC_EINVAL, start == end an empty result. */
+ * the right; start > end is SLC_EINVAL, start == end an empty result.
+ * Binary search: O(log n + k). Errors in order: the read errors,
+ * SLC_EUNORDERED, SLC_EINVAL, SLC_ENOMEM. */
 SLC_API int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
                            const void *end, size_t end_len,
                            const slc_scan_opts *o, slc_visit_fn visit,
@@ -253,42 +297,57 @@ SLC_API int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
 /* ---- Writer sessions ---------------------------------------------------- */
 
 /* Start a write session: takes the process registry mark and (unless
- * SLC_NO_LOCK) the lock file. SLC_EBUSY if any writer is active on the file
- * in this process or, with locking, in any process. SLC_ECORRUPT when the
- * file shows a crashed writer (odd generation) or a broken header. */
+ * SLC_NO_LOCK) the lock file, never blocking. SLC_EBUSY if any writer is
+ * active on the file in this process or, with locking, in any process.
+ * SLC_ECORRUPT when the file shows a crashed writer (odd generation) or a
+ * broken header; also SLC_EINVALIDATED, SLC_EINCOMPATIBLE, SLC_EINVAL,
+ * SLC_ENOMEM, SLC_ESYS. Safe from any thread on any handle: exactly one
+ * concurrent caller wins. Free the writer with slc_writer_close. */
 SLC_API int slc_begin_write(slc_cache *c, slc_writer **out);
 
-/* Stage an upsert. key_len must be key_size and index_len index_size (with
- * index_size 0, index may be NULL). Nothing is visible before commit. */
+/* Stage an upsert (insert if the key is not live at commit, else update
+ * in place); the last staged operation per key wins and the bytes are
+ * copied. key_len must be key_size and index_len index_size (with
+ * index_size 0, index may be NULL). Nothing is visible before commit.
+ * SLC_EINVAL (also once the session made SLC_MAX_SESSION_OPS put/delete
+ * calls), SLC_ECLOSED, SLC_ENOMEM; a failed call stages nothing. */
 SLC_API int slc_put(slc_writer *w, const void *key, size_t key_len,
                     int64_t revision, const void *index, size_t index_len);
 
 /* Stage a delete. *existed (may be NULL) tells whether the key is live in
  * the writer's view: the file at session start overlaid with what this
- * session staged so far. Deleting an absent key is not an error. */
+ * session staged so far. Deleting an absent key is not an error. Errors as
+ * slc_put, plus SLC_ECORRUPT (the file lookup met a broken index). */
 SLC_API int slc_delete(slc_writer *w, const void *key, size_t key_len,
                        int *existed);
 
-/* Stage new user_flags / user_data, published atomically with the commit. */
+/* Stage new user_flags / user_data, published atomically with the commit.
+ * Each marks only its own field; a field not set keeps its file value.
+ * SLC_EINVAL, SLC_ECLOSED, SLC_EINVALIDATED. */
 SLC_API int slc_set_user_flags(slc_writer *w, uint64_t user_flags);
 SLC_API int slc_set_user_data(slc_writer *w, const uint8_t user_data[64]);
 
 /* Publish everything staged as one new generation (even when nothing was
  * staged). Ends the session whatever the result: afterwards only
  * slc_writer_close is allowed (others return SLC_ECLOSED).
- * Errors before anything changes: SLC_EFULL, SLC_EOUTOFORDER, SLC_ECORRUPT,
- * SLC_ENOMEM. SLC_EWRITEBACK: published, but an msync failed. */
+ * Errors before anything changes (nothing published): SLC_EFULL,
+ * SLC_EOUTOFORDER (ordered file: a new key below the last allocated slot's
+ * key), SLC_ECORRUPT, SLC_ENOMEM; SLC_ECLOSED, SLC_EINVAL.
+ * SLC_EWRITEBACK: published, but an msync failed (errno holds why). */
 SLC_API int slc_commit(slc_writer *w);
 
-/* Discard what was not committed, release the lock, free. NULL is fine. */
+/* Discard what was not committed, release the lock, free. NULL is fine;
+ * always SLC_OK. In a child that inherited the writer across fork it frees
+ * the child's copy and leaves the parent's lock alone. */
 SLC_API int slc_writer_close(slc_writer *w);
 
 /* ---- Integrity check ---------------------------------------------------- */
 
 /* Full structural check under one stable generation: every allocated slot
  * and every bucket against the header counters, hashes, probe chains,
- * reserved bits and (ordered mode) key order. SLC_OK or SLC_ECORRUPT with
- * detail. Reads the whole file: O(file size). */
+ * reserved bits, padding and (ordered mode) key order. SLC_OK or
+ * SLC_ECORRUPT with detail (also SLC_ENOMEM and the read errors). Reads
+ * the whole file, O(file size), and allocates one bit per allocated slot. */
 SLC_API int slc_verify(slc_cache *c);
 
 #ifdef __cplusplus
