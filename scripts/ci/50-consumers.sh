@@ -50,6 +50,20 @@ diff -u "$work/declared.txt" "$work/defined.txt" ||
 echo "abi: $soname exports exactly $(wc -l < "$work/defined.txt")" \
     "slc_* functions"
 
+# Documentation: each public function has a doc comment in the header
+# (a comment ending on the line right above it, or above a run of
+# declarations it belongs to) and a heading in docs/api.md.
+undocumented=$(awk '
+    /^SLC_API / { if (!doc) { sub(/\(.*/, ""); print $NF } next }
+    /^[ \t]*(\/)?\*.*\*\/[ \t]*$/ { doc = 1; next }
+    /^[ \t]+/ { next }
+    { doc = 0 }' "$header")
+[[ -z $undocumented ]] || fail "no doc comment in slotcache.h: $undocumented"
+while read -r fn; do
+    grep -qE "^#+ .*\b${fn}\b" "$root/docs/api.md" ||
+        fail "docs/api.md has no section for $fn"
+done < "$work/declared.txt"
+
 # A static archive shares the application's namespace: every global symbol
 # it defines must carry the slc_ prefix.
 bad=$(nm -g --defined-only "$work/lib/libslotcache.a" |
