@@ -32,6 +32,7 @@ FUNCS = [
     ("hot_iter", "iteration + filter (W5), per entry", N),
     ("hot_upsert", "put + commit, 100 per commit (W2), per op", W2C * W2OPS),
     ("hot_load", "bulk put staging (W1, before commit), per op", N),
+    ("hot_bulk_commit", "bulk commit (W1, plan + apply), per op", N),
 ]
 
 

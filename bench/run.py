@@ -26,6 +26,8 @@ BINARY = {"limits": "bench_limits", "slotcache": "bench_slc",
 # (workload, metric, higher is better, description)
 ROWS = [
     ("W1", "ops_per_s", True, "bulk load, one session/txn (op/s)"),
+    ("W1stage", "ns_per_op", False, "  W1 staging puts (ns/op)"),
+    ("W1commit", "ns_per_op", False, "  W1 commit: plan + apply (ns/op)"),
     ("W2", "ops_per_s", True, "1,000 commits x 100 upserts (op/s)"),
     ("W3", "ns_per_op", False, "random get, hit (ns/op)"),
     ("W4", "ns_per_op", False, "random get, miss (ns/op)"),
@@ -77,7 +79,7 @@ def machine():
         "lmdb": sh("dpkg-query -W -f='${Version}' liblmdb-dev"),
         "tinycdb": sh("dpkg-query -W -f='${Version}' libcdb-dev"),
         "filesystem": fs,
-        "virtualisation": sh("lscpu | grep -i hypervisor | tr -s ' '"),
+        "virtualisation": sh("lscpu | grep -i 'hypervisor vendor' | tr -s ' '"),
     }
 
 
