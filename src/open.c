@@ -339,21 +339,82 @@ static void cache_free(slc_cache *c)
     errno = saved;
 }
 
+static int stat_fd(int fd, const char *path, struct stat *st)
+{
+    if (fstat(fd, st) < 0)
+        return slc__fail_sys("fstat", path);
+    if (!S_ISREG(st->st_mode))
+        return slc__fail(SLC_EINVAL, "%s is not a regular file", path);
+    return SLC_OK;
+}
+
+/* Groups C-F on a stable header copy. */
+static int validate_copy(const uint8_t raw[SLC__HEADER_SIZE],
+                         const slc__header *h, const slc_options *o,
+                         const struct stat *st, uint64_t *required)
+{
+    int rc = slc__validate_stable(raw, h);
+    if (!rc)
+        rc = slc__validate_config(h, o);
+    if (!rc)
+        rc = slc__validate_structure(h, (uint64_t)st->st_size,
+                                     o->slot_capacity, required);
+    return rc;
+}
+
+/* Opening a non-empty file takes no lock, but an in-place initialisation
+ * (10.5) extends the file before it writes the header: an opener can see
+ * the new length with a zero or half-written header. So with locking a
+ * failed validation is a verdict only when no creator holds the writer
+ * lock: held, SLC_EBUSY (retry); free, the header is read again under the
+ * lock - where nobody can be writing it - and judged. */
+static int recheck_locked(slc_cache *c, const slc_options *o,
+                          struct stat *st, slc__header *h, uint64_t *required)
+{
+    int fd;
+    int rc = slc__lock_open(c->lock_path, &fd);
+    if (rc)
+        return rc;
+    rc = slc__lock_try(fd, c->lock_path);
+    if (rc == SLC_EBUSY)
+        rc = slc__fail(SLC_EBUSY,
+                       "%s fails validation while the writer lock is held: "
+                       "it may be being initialised",
+                       c->path);
+    uint8_t raw[SLC__HEADER_SIZE];
+    if (!rc)
+        rc = stat_fd(c->fd, c->path, st);
+    if (!rc && pread(c->fd, raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        rc = slc__fail_sys("read header of", c->path);
+    if (!rc) {
+        slc__header_decode(raw, h);
+        rc = slc__validate_ident(h);
+    }
+    if (!rc && (h->generation & 1))
+        rc = slc__fail(SLC_ECORRUPT,
+                       "%s: generation %" PRIu64 " is odd with the writer "
+                       "lock free: a writer crashed mid-commit",
+                       c->path, h->generation);
+    if (!rc)
+        rc = validate_copy(raw, h, o, st, required);
+    slc__lock_close(fd);
+    return rc;
+}
+
 /* Steps 8-10 on an open descriptor of a file of >= 256 bytes. */
 static int open_existing(slc_cache *c, const slc_options *o,
-                         const struct stat *st)
+                         const struct stat *st_found)
 {
     uint8_t raw[SLC__HEADER_SIZE];
     slc__header h;
     uint64_t required;
+    struct stat stv = *st_found, *st = &stv;
     int rc = read_header(c->fd, c->path, c->lock_path, st, raw, &h);
     if (!rc)
-        rc = slc__validate_stable(raw, &h);
-    if (!rc)
-        rc = slc__validate_config(&h, o);
-    if (!rc)
-        rc = slc__validate_structure(&h, (uint64_t)st->st_size,
-                                     o->slot_capacity, &required);
+        rc = validate_copy(raw, &h, o, st, &required);
+    if (c->lock_path && (rc == SLC_ECORRUPT || rc == SLC_EINCOMPATIBLE ||
+                         rc == SLC_EINVAL))
+        rc = recheck_locked(c, o, st, &h, &required);
     if (rc)
         return rc;
     void *m = mmap(NULL, (size_t)required, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -389,15 +450,6 @@ static int open_file(const char *path, int *fd_out)
     *fd_out = fd;
     if (fd < 0 && errno != ENOENT)
         return slc__fail_sys("open", path);
-    return SLC_OK;
-}
-
-static int stat_fd(int fd, const char *path, struct stat *st)
-{
-    if (fstat(fd, st) < 0)
-        return slc__fail_sys("fstat", path);
-    if (!S_ISREG(st->st_mode))
-        return slc__fail(SLC_EINVAL, "%s is not a regular file", path);
     return SLC_OK;
 }
 
