@@ -13,6 +13,7 @@ with --out FILE, to FILE as markdown.
 import argparse
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -308,6 +309,8 @@ ap.add_argument("--dir", default="/tmp/slc-bench",
 ap.add_argument("--systems", default=",".join(SYSTEMS))
 ap.add_argument("--no-build", action="store_true")
 ap.add_argument("--out", help="also write the markdown report here")
-ap.add_argument("extra", nargs="*", help="passed to every driver, after --")
+ap.add_argument("--args", default="",
+                help="extra arguments for every driver, one string")
 args = ap.parse_args()
+args.extra = shlex.split(args.args)
 sys.exit(main())
