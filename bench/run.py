@@ -89,6 +89,18 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def wait_for_quiet():
+    """With --quiet-load X, wait (up to --quiet-wait s) until the 1-minute
+    load average is below X: the machine is shared, and a repetition run
+    beside a test suite measures the test suite."""
+    if not args.quiet_load:
+        return
+    t0 = time.time()
+    while float(loadavg().split()[0]) >= args.quiet_load and \
+            time.time() - t0 < args.quiet_wait:
+        time.sleep(5)
+
+
 def build():
     b = args.build
     subprocess.run(["cmake", "-S", ROOT, "-B", b, "-DCMAKE_BUILD_TYPE=Release",
@@ -141,6 +153,7 @@ def main():
     t0 = time.time()
     with open(os.path.join(args.build, "bench-raw.txt"), "w") as raw:
         for rep in range(args.reps):
+            wait_for_quiet()
             # Rotate the order so no system always runs first or last.
             order = systems[rep % len(systems):] + systems[:rep % len(systems)]
             for s in order:
@@ -309,6 +322,10 @@ ap.add_argument("--dir", default="/tmp/slc-bench",
 ap.add_argument("--systems", default=",".join(SYSTEMS))
 ap.add_argument("--no-build", action="store_true")
 ap.add_argument("--out", help="also write the markdown report here")
+ap.add_argument("--quiet-load", type=float, default=0,
+                help="before each repetition wait until the 1-min load is below this")
+ap.add_argument("--quiet-wait", type=float, default=300,
+                help="longest wait for --quiet-load, seconds")
 ap.add_argument("--args", default="",
                 help="extra arguments for every driver, one string")
 args = ap.parse_args()
