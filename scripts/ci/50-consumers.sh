@@ -100,6 +100,22 @@ if nm -D --defined-only "$work/find_package/libplugin_hidden.so" |
 fi
 run_tests "$work/find_package"
 
+# An install without the shared library: slotcache::slotcache is then the
+# static one, and everything still links.
+CC=${CC:-gcc} configure_build "$work/lib-static" -DCMAKE_BUILD_TYPE=Release \
+    -DSLOTCACHE_BUILD_TESTS=OFF -DSLOTCACHE_BUILD_EXAMPLES=OFF \
+    -DSLOTCACHE_BUILD_TOOLS=OFF -DSLOTCACHE_INSTALL=ON \
+    -DSLOTCACHE_BUILD_SHARED=OFF
+cmake --install "$work/lib-static" --prefix "$work/prefix-static" >/dev/null
+cmake -S "$consumers/find_package" -B "$work/find_package-static" \
+    -DCMAKE_PREFIX_PATH="$work/prefix-static" -DCMAKE_BUILD_TYPE=Release \
+    -DSLC_EXPECT_SHARED=OFF >/dev/null
+cmake --build "$work/find_package-static" -j "$jobs"
+if readelf -d "$work/find_package-static/app" | grep -q libslotcache; then
+    fail "static-only install: app depends on libslotcache.so"
+fi
+run_tests "$work/find_package-static"
+
 # ---- 3. vendored: add_subdirectory and FetchContent ---------------------
 # The parent project lives outside the tree and sees the library as
 # ./libslotcache, as a vendored copy would be.
