@@ -148,12 +148,14 @@ def main():
             sys.exit(f"missing driver for {s}: build with the bench option")
     facts = machine()
     load_before = loadavg()
+    rep_loads = []  # 1-min load average as each repetition started
     vals = {}     # (sys, workload, metric) -> [values]
     sums = {}     # (sys, workload) -> set of checksums
     t0 = time.time()
     with open(os.path.join(args.build, "bench-raw.txt"), "w") as raw:
         for rep in range(args.reps):
             wait_for_quiet()
+            rep_loads.append(loadavg().split()[0])
             # Rotate the order so no system always runs first or last.
             order = systems[rep % len(systems):] + systems[:rep % len(systems)]
             for s in order:
@@ -192,7 +194,8 @@ def main():
     for k, v in facts.items():
         L.append(f"| {k} | {v} |")
     L.append(f"| load average (1/5/15 min) | before {load_before}; "
-             f"after {load_after} |")
+             f"after {load_after}; 1-min at each repetition's start: "
+             f"{', '.join(rep_loads)} |")
     L.append("")
     L.append("Machine limits (bench_limits):")
     L.append("")
