@@ -24,11 +24,15 @@ int slc_invalidate(slc_cache *c)
     slc__header h;
     slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
     slc__header_decode(raw, &h);
-    if (h.state == SLC__STATE_INVALIDATED) {
+    /* Idempotent: a published invalidation needs nothing written. One that
+     * crashed before its even store (state 1, generation odd) is published
+     * again below, or readers would get SLC_EBUSY forever instead of
+     * SLC_EINVALIDATED. */
+    if (h.state == SLC__STATE_INVALIDATED && !(h.generation & 1)) {
         slc__exclusive_release(c, lock_fd);
-        return SLC_OK; /* idempotent: nothing is written */
+        return SLC_OK;
     }
-    if (h.state != SLC__STATE_NORMAL) {
+    if (h.state != SLC__STATE_NORMAL && h.state != SLC__STATE_INVALIDATED) {
         slc__exclusive_release(c, lock_fd);
         return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32, h.state);
     }
