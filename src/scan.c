@@ -327,7 +327,8 @@ static int run(scan *s)
         s->cap = 1;
     }
     int rc = SLC_EBUSY;
-    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
+    unsigned a;
+    for (a = 0; a < SLC__READ_ATTEMPTS; a++) {
         slc__backoff(a);
         wk.g1 = slc__ld_acquire(c->gen);
         if (wk.g1 & 1)
@@ -385,7 +386,7 @@ static int run(scan *s)
         }
         rc = SLC_EBUSY;
     }
-    if (rc == SLC_EBUSY && !streaming)
+    if (a == SLC__READ_ATTEMPTS) /* every attempt overlapped a commit */
         rc = slc__busy(c);
     if (s->heap)
         free(s->buf);
