@@ -609,6 +609,8 @@ int slc_read_options(const char *path, slc_options *opts)
         rc = slc__validate_sizes(&h);
     if (!rc)
         rc = slc__validate_structure(&h, (uint64_t)st.st_size, 0, &required);
+    if (!rc)
+        rc = slc__validate_size_limits(&h);
     int saved = errno;
     close(fd);
     free(lock_path);

@@ -21,8 +21,11 @@ SLC__HIDDEN int slc__validate_config(const slc__header *h,
                                      const slc_options *o);
 
 /* Sizes that E would check against options, for callers without options
- * (slc_read_options): key_size/index_size range and the stored slot_size. */
+ * (slc_read_options): key_size 0 and the stored slot_size against the
+ * formula. Their limits are checked after F (slc__validate_size_limits):
+ * SLC_EINVAL belongs to files that are otherwise sound. */
 SLC__HIDDEN int slc__validate_sizes(const slc__header *h);
+SLC__HIDDEN int slc__validate_size_limits(const slc__header *h);
 
 /* F: offsets, length, counters and limits. opt_capacity 0 means the file's
  * capacity is accepted (and then bounded by the limit). On success
