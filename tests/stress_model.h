@@ -22,6 +22,7 @@
 #define SLC_STRESS_MODEL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -740,6 +741,50 @@ static inline int sm_open_retry(const char *path, slc_cache **out)
     return rc;
 }
 
+/* Where a party finds the cache handle it uses. In the thread test the
+ * writer and two readers share one slot, so ThreadSanitizer sees both sides
+ * of the seqlock at the same addresses (a handle per thread would be a
+ * separate mapping, invisible to it). Every use is bracketed by sm_pin and
+ * sm_unpin (a read lock: slc_close must not race with calls on a handle);
+ * after an invalidation sm_replace reopens the path unless another party
+ * already did (epoch). A private slot has no lock. */
+typedef struct sm_slot {
+    const char *path;
+    slc_cache *c;
+    uint64_t epoch;
+    pthread_rwlock_t *lk;
+} sm_slot;
+
+static inline slc_cache *sm_pin(sm_slot *s, uint64_t *epoch)
+{
+    if (s->lk)
+        pthread_rwlock_rdlock(s->lk);
+    *epoch = s->epoch;
+    return s->c;
+}
+static inline void sm_unpin(sm_slot *s)
+{
+    if (s->lk)
+        pthread_rwlock_unlock(s->lk);
+}
+static inline int sm_replace(sm_slot *s, uint64_t epoch)
+{
+    int rc = SLC_OK;
+    if (s->lk)
+        pthread_rwlock_wrlock(s->lk);
+    if (s->epoch == epoch) {
+        if (s->c)
+            rc = slc_close(s->c);
+        s->c = NULL;
+        if (rc == SLC_OK)
+            rc = sm_open_retry(s->path, &s->c);
+        s->epoch++;
+    }
+    if (s->lk)
+        pthread_rwlock_unlock(s->lk);
+    return rc;
+}
+
 typedef struct sm_wstats {
     uint64_t commits, rotations, rehashes, efull, abandoned, verified;
     uint64_t begin_busy; /* begin_write met a reader's brief open-time lock */
@@ -762,11 +807,10 @@ typedef void (*sm_pace_fn)(void *ctx, uint64_t n);
 
 typedef struct sm_writer {
     const sm_params *p;
-    const char *path;
+    sm_slot *slot;
     sm_reader self; /* the writer's model and checks on its own file */
     sm_stats self_stats;
     sm_wstats *ws;
-    slc_cache *c;
 } sm_writer;
 
 #define SM_WCHECK(w, cond, ...)                                                \
@@ -825,11 +869,12 @@ static inline int sm_fill(sm_writer *w, slc_cache *c)
  * <path>, invalidate the old file so its readers reopen. */
 static inline int sm_rotate(sm_writer *w)
 {
-    size_t len = strlen(w->path) + 8;
+    const char *path = w->slot->path;
+    size_t len = strlen(path) + 8;
     char *next = malloc(len);
     if (!next)
         abort();
-    snprintf(next, len, "%s.next", w->path);
+    snprintf(next, len, "%s.next", path);
     unlink(next);
     slc_options o = sm_options(w->p->capacity);
     slc_cache *nc;
@@ -840,28 +885,27 @@ static inline int sm_rotate(sm_writer *w)
     }
     int bad = sm_fill(w, nc);
     slc_close(nc);
-    if (!bad && rename(next, w->path) != 0)
+    if (!bad && rename(next, path) != 0)
         bad = sm_fail(&w->self, "rotate: rename: %s", strerror(errno));
     free(next);
     if (bad)
         return -1;
-    rc = slc_invalidate(w->c);
+    uint64_t epoch;
+    slc_cache *c = sm_pin(w->slot, &epoch);
+    rc = slc_invalidate(c);
+    sm_unpin(w->slot);
     SM_WCHECK(w, rc == SLC_OK, "rotate: invalidate %d (%s)", rc, slc_errdetail());
-    rc = slc_close(w->c);
-    SM_WCHECK(w, rc == SLC_OK, "rotate: close %d", rc);
-    w->c = NULL;
-    o.slot_capacity = 0;
-    rc = slc_open(w->path, &o, &w->c);
+    rc = sm_replace(w->slot, epoch);
     SM_WCHECK(w, rc == SLC_OK, "rotate: reopen %d (%s)", rc, slc_errdetail());
     w->ws->rotations++;
     return 0;
 }
 
 /* A session that is staged and dropped: readers must never see it. */
-static inline int sm_abandon(sm_writer *w, uint64_t n)
+static inline int sm_abandon_on(sm_writer *w, slc_cache *c, uint64_t n)
 {
     slc_writer *wr;
-    int rc = sm_begin(w, w->c, &wr);
+    int rc = sm_begin(w, c, &wr);
     SM_WCHECK(w, rc == SLC_OK, "abandon: begin_write %d (%s)", rc,
               slc_errdetail());
     uint8_t key[SM_KEY_SIZE], idx[SM_INDEX_SIZE];
@@ -885,14 +929,23 @@ static inline int sm_abandon(sm_writer *w, uint64_t n)
     return 0;
 }
 
-/* The whole file against the model: slc_verify and an exact scan. */
-static inline int sm_self_check(sm_writer *w)
+static inline int sm_abandon(sm_writer *w, uint64_t n)
 {
-    int rc = slc_verify(w->c);
+    uint64_t epoch;
+    slc_cache *c = sm_pin(w->slot, &epoch);
+    int rc = sm_abandon_on(w, c, n);
+    sm_unpin(w->slot);
+    return rc;
+}
+
+/* The whole file against the model: slc_verify and an exact scan. */
+static inline int sm_self_check_on(sm_writer *w, slc_cache *c)
+{
+    int rc = slc_verify(c);
     SM_WCHECK(w, rc == SLC_OK, "slc_verify: %d (%s)", rc, slc_errdetail());
     sm_reader *r = &w->self;
     r->n_ents = 0;
-    rc = slc_scan(w->c, NULL, sm_visit, r);
+    rc = slc_scan(c, NULL, sm_visit, r);
     SM_WCHECK(w, rc == SLC_OK, "writer's own scan: %d", rc);
     sm_pred all;
     memset(&all, 0, sizeof all);
@@ -902,15 +955,26 @@ static inline int sm_self_check(sm_writer *w)
     return 0;
 }
 
-/* Commit n: the marker, the schedule's ops, the user header. */
-static inline int sm_commit_one(sm_writer *w, uint64_t n)
+static inline int sm_self_check(sm_writer *w)
+{
+    uint64_t epoch;
+    slc_cache *c = sm_pin(w->slot, &epoch);
+    int rc = sm_self_check_on(w, c);
+    sm_unpin(w->slot);
+    return rc;
+}
+
+/* Commit n: the marker, the schedule's ops, the user header. *full is set
+ * when the file had no room (SLC_EFULL, nothing published). */
+static inline int sm_commit_on(sm_writer *w, slc_cache *c, uint64_t n,
+                               int *full_out)
 {
     sm_model *m = &w->self.m;
     slc_stat before, after;
-    int rc = slc_stat_get(w->c, &before);
+    int rc = slc_stat_get(c, &before);
     SM_WCHECK(w, rc == SLC_OK, "writer stat: %d", rc);
     slc_writer *wr;
-    rc = sm_begin(w, w->c, &wr);
+    rc = sm_begin(w, c, &wr);
     SM_WCHECK(w, rc == SLC_OK, "begin_write %d (%s)", rc, slc_errdetail());
     uint8_t key[SM_KEY_SIZE], idx[SM_INDEX_SIZE];
     sm_key(0, key);
@@ -957,14 +1021,13 @@ static inline int sm_commit_one(sm_writer *w, uint64_t n)
               " inserts, capacity %" PRIu64,
               n, rc, slc_errdetail(), before.slot_highwater, inserts,
               w->p->capacity);
-    rc = slc_stat_get(w->c, &after);
+    rc = slc_stat_get(c, &after);
     SM_WCHECK(w, rc == SLC_OK, "writer stat: %d", rc);
+    *full_out = full;
     if (full) {
         SM_WCHECK(w, after.generation == before.generation,
                   "SLC_EFULL moved the generation");
         w->ws->efull++;
-        if (sm_rotate(w))
-            return -1;
     } else {
         SM_WCHECK(w, after.generation == before.generation + 2 &&
                          after.live_count == m->live,
@@ -986,19 +1049,35 @@ static inline int sm_commit_one(sm_writer *w, uint64_t n)
     return 0;
 }
 
-/* Make p->commits commits on the file at path (already created). */
-static inline int sm_writer_run(const sm_params *p, const char *path,
+static inline int sm_commit_one(sm_writer *w, uint64_t n)
+{
+    uint64_t epoch;
+    int full = 0;
+    slc_cache *c = sm_pin(w->slot, &epoch);
+    int rc = sm_commit_on(w, c, n, &full);
+    sm_unpin(w->slot);
+    return rc ? rc : full ? sm_rotate(w) : 0;
+}
+
+static inline void sm_writer_init(sm_writer *w, const sm_params *p,
+                                  sm_slot *slot, sm_wstats *ws)
+{
+    memset(w, 0, sizeof *w);
+    w->p = p;
+    w->slot = slot;
+    w->ws = ws;
+    sm_reader_init(&w->self, p, &w->self_stats, 1);
+}
+
+/* Make p->commits commits on the cache in `slot` (opened here if its
+ * handle is NULL; the file exists). */
+static inline int sm_writer_run(const sm_params *p, sm_slot *slot,
                                 sm_wstats *ws, sm_pace_fn pace, void *pctx,
                                 char *err, size_t errlen)
 {
     sm_writer w;
-    memset(&w, 0, sizeof w);
-    w.p = p;
-    w.path = path;
-    w.ws = ws;
-    sm_reader_init(&w.self, p, &w.self_stats, 1);
-    slc_options o = sm_options(0);
-    int bad = 0, rc = slc_open(path, &o, &w.c);
+    sm_writer_init(&w, p, slot, ws);
+    int bad = 0, rc = slot->c ? SLC_OK : sm_open_retry(slot->path, &slot->c);
     if (rc != SLC_OK)
         bad = sm_fail(&w.self, "writer open: %d (%s)", rc, slc_errdetail());
     for (uint64_t n = 1; !bad && n <= p->commits; n++) {
@@ -1011,8 +1090,6 @@ static inline int sm_writer_run(const sm_params *p, const char *path,
         if (!bad && (n % 256 == 0 || n == p->commits) && sm_self_check(&w))
             bad = -1;
     }
-    if (w.c)
-        slc_close(w.c);
     snprintf(err, errlen, "%s", w.self.err);
     sm_reader_free(&w.self);
     return bad;

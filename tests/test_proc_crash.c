@@ -429,14 +429,10 @@ static void kill_running_writer(void **state)
             slc__test_hook = sm_writer_hook; /* yields inside odd windows */
             sm_writer w;
             sm_wstats ws;
-            memset(&w, 0, sizeof w);
             memset(&ws, 0, sizeof ws);
-            w.p = &p;
-            w.path = path;
-            w.ws = &ws;
-            sm_reader_init(&w.self, &p, &w.self_stats, 1);
-            o.slot_capacity = 0;
-            if (slc_open(path, &o, &w.c))
+            sm_slot slot = {path, NULL, 0, NULL};
+            sm_writer_init(&w, &p, &slot, &ws);
+            if (sm_replace(&slot, 0) != SLC_OK)
                 _exit(1);
             for (uint64_t n = 1; n <= p.commits; n++) {
                 if (sm_commit_one(&w, n)) {

@@ -65,24 +65,12 @@ static void writer_main(shared *sh, const char *path)
 {
     slc__test_hook = sm_writer_hook;
     char err[600];
-    if (sm_writer_run(&sh->p, path, &sh->ws, pace, sh, err, sizeof err))
+    sm_slot slot = {path, NULL, 0, NULL};
+    if (sm_writer_run(&sh->p, &slot, &sh->ws, pace, sh, err, sizeof err))
         fail_child(sh, 0, err);
+    slc_close(slot.c);
     __atomic_store_n(&sh->done, 1, __ATOMIC_RELEASE);
     _exit(0);
-}
-
-static slc_cache *reopen(shared *sh, int who, slc_cache *old, const char *path)
-{
-    if (old && slc_close(old) != SLC_OK)
-        fail_child(sh, who, "slc_close of an invalidated handle failed");
-    slc_cache *c = NULL;
-    int rc = sm_open_retry(path, &c);
-    if (rc != SLC_OK) {
-        char m[300];
-        snprintf(m, sizeof m, "reopen: %d (%s)", rc, slc_errdetail());
-        fail_child(sh, who, m);
-    }
-    return c;
 }
 
 static void reader_main(shared *sh, int i, const char *path)
@@ -90,22 +78,31 @@ static void reader_main(shared *sh, int i, const char *path)
     int who = i + 1;
     sm_reader r;
     sm_reader_init(&r, &sh->p, &sh->rs[i], sm_mix2(sh->p.seed, (uint64_t)who));
-    slc_cache *c = reopen(sh, who, NULL, path);
-    uint64_t epoch = 0;
+    sm_slot slot = {path, NULL, 0, NULL};
+    char m[300];
+    if (sm_replace(&slot, 0) != SLC_OK) {
+        snprintf(m, sizeof m, "open: %s", slc_errdetail());
+        fail_child(sh, who, m);
+    }
     while (!__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE)) {
         if (__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE))
             _exit(2);
+        uint64_t epoch;
+        slc_cache *c = sm_pin(&slot, &epoch);
         int rc = sm_step(&r, c, epoch);
+        sm_unpin(&slot);
         if (rc == SM_STEP_FAIL)
             fail_child(sh, who, r.err);
         if (rc == SM_STEP_INVALIDATED) {
-            c = reopen(sh, who, c, path);
-            epoch++;
             sh->rs[i].reopens++;
+            if ((rc = sm_replace(&slot, epoch)) != SLC_OK) {
+                snprintf(m, sizeof m, "reopen: %d (%s)", rc, slc_errdetail());
+                fail_child(sh, who, m);
+            }
         }
         __atomic_add_fetch(&sh->reader_ops[i], 1, __ATOMIC_RELAXED);
     }
-    slc_close(c);
+    slc_close(slot.c);
     sm_reader_free(&r);
     _exit(0);
 }

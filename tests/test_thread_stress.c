@@ -1,8 +1,10 @@
 /* In-process stress: a writer thread commits the deterministic schedule of
- * stress_model.h while reader threads read and check every result. Two
- * readers share one cache handle (the handle is thread-safe for reads; a
- * rwlock only guards replacing it after invalidation), two own a handle
- * each. Run under ThreadSanitizer in CI (label "threads").
+ * stress_model.h while reader threads read and check every result. The
+ * writer and two readers share one cache handle (so ThreadSanitizer sees
+ * the seqlock's stores and loads at the same addresses; a rwlock only
+ * keeps slc_close from racing when the handle is replaced after an
+ * invalidation); two readers own a handle each. Run under ThreadSanitizer
+ * in CI (label "threads").
  *
  * Bounded by the writer's commit count; SLC_STRESS_SCALE=N multiplies it. */
 #include "support.h"
@@ -27,10 +29,9 @@ typedef struct ctx {
     sm_wstats ws;
     char err[READERS + 1][600];
 
-    /* The shared handle; replaced (under the write lock) when invalidated. */
+    /* The handle of the writer and the sharing readers. */
     pthread_rwlock_t lk;
-    slc_cache *shared;
-    uint64_t shared_epoch;
+    sm_slot shared;
 } ctx;
 
 typedef struct reader_arg {
@@ -71,7 +72,7 @@ static void *writer_main(void *arg)
 {
     ctx *x = arg;
     char err[600];
-    if (sm_writer_run(&x->p, x->path, &x->ws, pace, x, err, sizeof err))
+    if (sm_writer_run(&x->p, &x->shared, &x->ws, pace, x, err, sizeof err))
         thread_fail(x, 0, err);
     __atomic_store_n(&x->done, 1, __ATOMIC_RELEASE);
     return NULL;
@@ -84,46 +85,26 @@ static void *reader_main(void *arg)
     int i = ra->i, who = i + 1, own = i >= SHARED_READERS;
     sm_reader r;
     sm_reader_init(&r, &x->p, &x->rs[i], sm_mix2(x->p.seed, (uint64_t)who));
-    slc_cache *mine = NULL;
-    uint64_t epoch = 0;
+    sm_slot mine = {x->path, NULL, 0, NULL}, *slot = own ? &mine : &x->shared;
     char m[300];
-    if (own && sm_open_retry(x->path, &mine) != SLC_OK) {
+    if (own && sm_replace(&mine, 0) != SLC_OK) {
         snprintf(m, sizeof m, "open: %s", slc_errdetail());
         thread_fail(x, who, m);
     }
     while (!__atomic_load_n(&x->done, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&x->failed, __ATOMIC_ACQUIRE)) {
-        slc_cache *c = mine;
-        if (!own) {
-            pthread_rwlock_rdlock(&x->lk);
-            c = x->shared;
-            epoch = x->shared_epoch;
-        }
+        uint64_t epoch;
+        slc_cache *c = sm_pin(slot, &epoch);
         int rc = sm_step(&r, c, epoch);
-        if (!own)
-            pthread_rwlock_unlock(&x->lk);
+        sm_unpin(slot);
         if (rc == SM_STEP_FAIL) {
             thread_fail(x, who, r.err);
             break;
         }
         if (rc == SM_STEP_INVALIDATED) {
             x->rs[i].reopens++;
-            int orc = SLC_OK;
-            if (own) {
-                slc_close(mine);
-                orc = sm_open_retry(x->path, &mine);
-                epoch++;
-            } else {
-                pthread_rwlock_wrlock(&x->lk);
-                if (x->shared_epoch == epoch) { /* nobody replaced it yet */
-                    slc_close(x->shared);
-                    orc = sm_open_retry(x->path, &x->shared);
-                    x->shared_epoch++;
-                }
-                pthread_rwlock_unlock(&x->lk);
-            }
-            if (orc != SLC_OK) {
-                snprintf(m, sizeof m, "reopen: %d (%s)", orc, slc_errdetail());
+            if ((rc = sm_replace(slot, epoch)) != SLC_OK) {
+                snprintf(m, sizeof m, "reopen: %d (%s)", rc, slc_errdetail());
                 thread_fail(x, who, m);
                 break;
             }
@@ -131,7 +112,7 @@ static void *reader_main(void *arg)
         __atomic_add_fetch(&x->reader_ops[i], 1, __ATOMIC_RELAXED);
     }
     if (own)
-        slc_close(mine);
+        slc_close(mine.c);
     sm_reader_free(&r);
     return NULL;
 }
@@ -155,8 +136,16 @@ static void stress(void **state)
     slc_cache *c;
     assert_int_equal(slc_open(path, &o, &c), SLC_OK);
     assert_int_equal(slc_close(c), SLC_OK);
-    assert_int_equal(sm_open_retry(path, &x->shared), SLC_OK);
-    assert_int_equal(pthread_rwlock_init(&x->lk, NULL), 0);
+    /* Writer-preferring: a replacement is not starved by readers. */
+    pthread_rwlockattr_t la;
+    assert_int_equal(pthread_rwlockattr_init(&la), 0);
+    assert_int_equal(pthread_rwlockattr_setkind_np(
+                         &la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP),
+                     0);
+    assert_int_equal(pthread_rwlock_init(&x->lk, &la), 0);
+    pthread_rwlockattr_destroy(&la);
+    x->shared = (sm_slot){path, NULL, 0, &x->lk};
+    assert_int_equal(sm_open_retry(path, &x->shared.c), SLC_OK);
 
     /* Set before any thread starts; only the writer thread commits. */
     slc__test_hook = sm_writer_hook;
@@ -216,7 +205,7 @@ static void stress(void **state)
     for (int i = 0; i < READERS; i++)
         assert_true(x->reader_ops[i] >= (x->p.commits - 1) * PACE_MUL);
 
-    assert_int_equal(slc_close(x->shared), SLC_OK);
+    assert_int_equal(slc_close(x->shared.c), SLC_OK);
     pthread_rwlock_destroy(&x->lk);
     t_rmtree(dir);
     free(path);
