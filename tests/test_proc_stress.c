@@ -22,7 +22,7 @@
 typedef struct shared {
     sm_params p;
     int readers;
-    int done, failed;
+    int started, done, failed; /* started: commit 1 is published */
     uint64_t reader_ops[MAX_READERS];
     sm_stats rs[MAX_READERS];
     sm_wstats ws;
@@ -48,6 +48,8 @@ static void fail_child(shared *sh, int who, const char *msg)
 static void pace(void *ctx, uint64_t n)
 {
     shared *sh = ctx;
+    if (n == 2) /* readers start on a non-empty file */
+        __atomic_store_n(&sh->started, 1, __ATOMIC_RELEASE);
     for (;;) {
         if (__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE))
             return;
@@ -84,6 +86,10 @@ static void reader_main(shared *sh, int i, const char *path)
         snprintf(m, sizeof m, "open: %s", slc_errdetail());
         fail_child(sh, who, m);
     }
+    while (!__atomic_load_n(&sh->started, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE))
+        sched_yield();
     while (!__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE)) {
         if (__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE))
             _exit(2);

@@ -23,7 +23,7 @@
 typedef struct ctx {
     sm_params p;
     const char *path;
-    int done, failed;
+    int started, done, failed; /* started: commit 1 is published */
     uint64_t reader_ops[READERS];
     sm_stats rs[READERS];
     sm_wstats ws;
@@ -55,6 +55,8 @@ static void thread_fail(ctx *x, int who, const char *msg)
 static void pace(void *arg, uint64_t n)
 {
     ctx *x = arg;
+    if (n == 2) /* readers start on a non-empty file */
+        __atomic_store_n(&x->started, 1, __ATOMIC_RELEASE);
     for (;;) {
         if (__atomic_load_n(&x->failed, __ATOMIC_ACQUIRE))
             return;
@@ -91,6 +93,10 @@ static void *reader_main(void *arg)
         snprintf(m, sizeof m, "open: %s", slc_errdetail());
         thread_fail(x, who, m);
     }
+    while (!__atomic_load_n(&x->started, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&x->done, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&x->failed, __ATOMIC_ACQUIRE))
+        sched_yield();
     while (!__atomic_load_n(&x->done, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&x->failed, __ATOMIC_ACQUIRE)) {
         uint64_t epoch;
