@@ -113,21 +113,24 @@ static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
     return SLC_OK;
 }
 
-/* Size the file (sparse), write the header, make it durable. */
+/* Write the header, size the file (sparse), make it durable. */
 static int format_fd(int fd, const slc__layout *l, const slc_options *o,
                      const char *path)
 {
     uint8_t raw[SLC__HEADER_SIZE];
     new_header(l, o, raw);
+    /* Header first: an opener racing an in-place initialisation then sees
+     * either an empty file or a sound header in a short file, never a
+     * full-length file without a header (see recheck_locked). */
+    int rc = write_all(fd, raw, sizeof raw, path);
+    if (rc)
+        return rc;
     int r;
     do
         r = ftruncate(fd, (off_t)l->file_size);
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return slc__fail_sys("ftruncate", path);
-    int rc = write_all(fd, raw, sizeof raw, path);
-    if (rc)
-        return rc;
     if (fsync(fd) < 0)
         return slc__fail_sys("fsync", path);
     return SLC_OK;
@@ -348,44 +351,59 @@ static int stat_fd(int fd, const char *path, struct stat *st)
     return SLC_OK;
 }
 
-/* Groups C-F on a stable header copy. */
-static int validate_copy(const uint8_t raw[SLC__HEADER_SIZE],
-                         const slc__header *h, const slc_options *o,
-                         const struct stat *st, uint64_t *required)
+/* Groups C-F on a stable header copy. Without options (slc_read_options)
+ * there is nothing to compare in group E: the file's own sizes are checked
+ * instead, and their limits at the end of group F. */
+static int judge(const uint8_t raw[SLC__HEADER_SIZE], const slc__header *h,
+                 const slc_options *o, const struct stat *st,
+                 uint64_t *required)
 {
     int rc = slc__validate_stable(raw, h);
     if (!rc)
-        rc = slc__validate_config(h, o);
+        rc = o ? slc__validate_config(h, o) : slc__validate_sizes(h);
     if (!rc)
         rc = slc__validate_structure(h, (uint64_t)st->st_size,
-                                     o->slot_capacity, required);
+                                     o ? o->slot_capacity : 0, required);
+    if (!rc && !o)
+        rc = slc__validate_size_limits(h);
     return rc;
 }
 
-/* Opening a non-empty file takes no lock, but an in-place initialisation
- * (10.5) extends the file before it writes the header: an opener can see
- * the new length with a zero or half-written header. So with locking a
- * failed validation is a verdict only when no creator holds the writer
- * lock: held, SLC_EBUSY (retry); free, the header is read again under the
- * lock - where nobody can be writing it - and judged. */
-static int recheck_locked(slc_cache *c, const slc_options *o,
-                          struct stat *st, slc__header *h, uint64_t *required)
+/* Does the header ask for more bytes than the file has? */
+static int shorter_than_header(const slc__header *h, const struct stat *st)
 {
-    int fd;
-    int rc = slc__lock_open(c->lock_path, &fd);
+    uint64_t buckets_len, required;
+    if (slc__mul_u64(h->bucket_count, SLC__BUCKET_SIZE, &buckets_len) ||
+        slc__add_u64(h->buckets_offset, buckets_len, &required))
+        return 0;
+    return (uint64_t)st->st_size < required;
+}
+
+/* Opening a non-empty file takes no lock, but an in-place initialisation
+ * (10.5) is visible while it runs. format_fd writes the header before it
+ * extends the file, so the only state an opener can catch is "a sound
+ * header in a file shorter than it requires". That one verdict is final
+ * only when no initialiser holds the writer lock: held, SLC_EBUSY (retry);
+ * free, the header is read again under the lock and judged. */
+static int recheck_locked(int fd, const char *path, const char *lock_path,
+                          const slc_options *o, struct stat *st,
+                          slc__header *h, uint64_t *required)
+{
+    int lock_fd = -1;
+    int rc = slc__lock_open(lock_path, &lock_fd);
     if (rc)
         return rc;
-    rc = slc__lock_try(fd, c->lock_path);
+    rc = slc__lock_try(lock_fd, lock_path);
     if (rc == SLC_EBUSY)
         rc = slc__fail(SLC_EBUSY,
-                       "%s fails validation while the writer lock is held: "
-                       "it may be being initialised",
-                       c->path);
+                       "%s is shorter than its header requires while the "
+                       "writer lock is held: it is being initialised",
+                       path);
     uint8_t raw[SLC__HEADER_SIZE];
     if (!rc)
-        rc = stat_fd(c->fd, c->path, st);
-    if (!rc && pread(c->fd, raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-        rc = slc__fail_sys("read header of", c->path);
+        rc = stat_fd(fd, path, st);
+    if (!rc && pread(fd, raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        rc = slc__fail_sys("read header of", path);
     if (!rc) {
         slc__header_decode(raw, h);
         rc = slc__validate_ident(h);
@@ -394,10 +412,24 @@ static int recheck_locked(slc_cache *c, const slc_options *o,
         rc = slc__fail(SLC_ECORRUPT,
                        "%s: generation %" PRIu64 " is odd with the writer "
                        "lock free: a writer crashed mid-commit",
-                       c->path, h->generation);
+                       path, h->generation);
     if (!rc)
-        rc = validate_copy(raw, h, o, st, required);
-    slc__lock_close(fd);
+        rc = judge(raw, h, o, st, required);
+    slc__lock_close(lock_fd);
+    return rc;
+}
+
+/* Steps 6-8: read and judge the header of a file of >= 256 bytes. */
+static int validate_file(int fd, const char *path, const char *lock_path,
+                         const slc_options *o, struct stat *st,
+                         slc__header *h, uint64_t *required)
+{
+    uint8_t raw[SLC__HEADER_SIZE];
+    int rc = read_header(fd, path, lock_path, st, raw, h);
+    if (!rc)
+        rc = judge(raw, h, o, st, required);
+    if (rc == SLC_ECORRUPT && lock_path && shorter_than_header(h, st))
+        rc = recheck_locked(fd, path, lock_path, o, st, h, required);
     return rc;
 }
 
@@ -405,16 +437,10 @@ static int recheck_locked(slc_cache *c, const slc_options *o,
 static int open_existing(slc_cache *c, const slc_options *o,
                          const struct stat *st_found)
 {
-    uint8_t raw[SLC__HEADER_SIZE];
     slc__header h;
-    uint64_t required;
+    uint64_t required = 0;
     struct stat stv = *st_found, *st = &stv;
-    int rc = read_header(c->fd, c->path, c->lock_path, st, raw, &h);
-    if (!rc)
-        rc = validate_copy(raw, &h, o, st, &required);
-    if (c->lock_path && (rc == SLC_ECORRUPT || rc == SLC_EINCOMPATIBLE ||
-                         rc == SLC_EINVAL))
-        rc = recheck_locked(c, o, st, &h, &required);
+    int rc = validate_file(c->fd, c->path, c->lock_path, o, st, &h, &required);
     if (rc)
         return rc;
     void *m = mmap(NULL, (size_t)required, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -598,19 +624,10 @@ int slc_read_options(const char *path, slc_options *opts)
         rc = slc__fail(SLC_ECORRUPT,
                        "file size %lld is below the 256-byte header",
                        (long long)st.st_size);
-    uint8_t raw[SLC__HEADER_SIZE];
     slc__header h;
     uint64_t required;
     if (!rc)
-        rc = read_header(fd, path, lock_path, &st, raw, &h);
-    if (!rc)
-        rc = slc__validate_stable(raw, &h);
-    if (!rc)
-        rc = slc__validate_sizes(&h);
-    if (!rc)
-        rc = slc__validate_structure(&h, (uint64_t)st.st_size, 0, &required);
-    if (!rc)
-        rc = slc__validate_size_limits(&h);
+        rc = validate_file(fd, path, lock_path, NULL, &st, &h, &required);
     int saved = errno;
     close(fd);
     free(lock_path);
