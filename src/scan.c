@@ -148,15 +148,19 @@ static int bounded_walk(const scan *s)
  * words) with the previous one in prev, then make it the previous one.
  * Nonzero when the step goes against the walk direction. Whole words,
  * byte-swapped (hosts are little-endian, SLC1 2), compare in memcmp order
- * at a fraction of memcmp's cost per slot; key_pad is zero in a sound file,
- * and a non-zero pad can only add a finding on a file that is corrupt. */
+ * at a fraction of memcmp's cost per slot. key_pad is masked off the last
+ * word (last_mask): keys order by their key_size bytes (SLC1 8.7), and a
+ * tombstone's pad need not be zero in files from elsewhere (as in
+ * slc__slot_key_equals; slc_verify accepts it). */
 static inline int key_step(uint64_t *prev, const uint8_t *key, size_t words,
-                           int reverse)
+                           uint64_t last_mask, int reverse)
 {
     int order = 0;
     for (size_t i = 0; i < words; i++) {
         uint64_t x;
         memcpy(&x, key + 8 * i, 8);
+        if (i == words - 1)
+            x &= last_mask;
         if (!order && x != prev[i])
             order = __builtin_bswap64(x) < __builtin_bswap64(prev[i]) ? -1 : 1;
         prev[i] = x;
@@ -235,6 +239,9 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     /* Bounded walks: the previous key, first the lowest (highest) key. */
     uint64_t prev[SLC__KEY_WORDS];
     size_t key_words = key_part / 8 - 1;
+    uint64_t last_mask = c->key_size % 8
+                             ? (UINT64_C(1) << (8 * (c->key_size % 8))) - 1
+                             : UINT64_MAX;
     if (bounded)
         memset(prev, reverse ? 0xff : 0, key_words * 8);
     uint64_t n, delivered = 0; /* walk step of the last delivery */
@@ -269,7 +276,7 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
                                id);
             return WALK_IMPOSSIBLE;
         }
-        if (bounded && key_step(prev, r + 8, key_words, reverse)) {
+        if (bounded && key_step(prev, r + 8, key_words, last_mask, reverse)) {
             wk->rc = slc__fail(SLC_ECORRUPT,
                                "ordered keys: slot %" PRIu64
                                " is out of key order with its neighbour",
