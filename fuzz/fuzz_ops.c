@@ -57,7 +57,6 @@ static struct op_model {
     int invalidated;
     /* Handles and the one writer object. */
     slc_cache *h[2];
-    uint32_t hflags[2]; /* open flags of each handle */
     slc_writer *w;
     int wh;      /* handle the writer came from */
     int w_ended; /* commit ran: only slc_writer_close is allowed */
@@ -307,7 +306,6 @@ static void op_create(const uint8_t c[5])
     }
     FZ_RC(slc_open(path, &o, &M.h[0]), SLC_OK, "create");
     FZ_CHECK(M.h[0], "create: no handle");
-    M.hflags[0] = o.flags;
 }
 
 /* ---- Writer ------------------------------------------------------------- */
@@ -887,17 +885,10 @@ static void op_open(int i, uint8_t v, uint8_t fl)
     }
     if (want != SLC_EINVAL && M.invalidated)
         want = SLC_EINVALIDATED; /* group D precedes E */
-    /* With locking, a failed validation is a verdict only while the writer
-     * lock is free (open.c: the file might be being initialised); an
-     * active session of a locking handle holds it. */
-    if (want == SLC_EINCOMPATIBLE && !(o.flags & SLC_NO_LOCK) && M.w &&
-        !M.w_ended && !(M.hflags[M.wh] & SLC_NO_LOCK))
-        want = SLC_EBUSY;
     slc_cache *c = (slc_cache *)&M;
     FZ_RC(slc_open(op_file(), &o, &c), want, "reopen");
     FZ_CHECK((want == SLC_OK) == (c != NULL), "open result and handle disagree");
     M.h[i] = c;
-    M.hflags[i] = o.flags;
 }
 
 static void op_reopen(uint8_t sel, uint8_t v, uint8_t fl)
