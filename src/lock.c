@@ -34,7 +34,7 @@ static void after_fork_parent(void) { pthread_mutex_unlock(&registry_mutex); }
 static void after_fork_child(void)
 {
     registry_len = 0;
-    fork_epoch++;
+    __atomic_fetch_add(&fork_epoch, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_mutex);
 }
 static void install_atfork(void)
@@ -56,12 +56,16 @@ static size_t registry_find(dev_t dev, ino_t ino)
     return registry_len;
 }
 
+/* Read on every writer call: an atomic load, no mutex. */
+static unsigned epoch_now(void)
+{
+    return __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
+}
+
 unsigned slc__fork_epoch(void)
 {
-    registry_lock();
-    unsigned e = fork_epoch;
-    pthread_mutex_unlock(&registry_mutex);
-    return e;
+    pthread_once(&atfork_once, install_atfork);
+    return epoch_now();
 }
 
 int slc__registry_busy(dev_t dev, ino_t ino)
@@ -107,10 +111,10 @@ static void registry_unmark(const slc_cache *c)
 void slc__handle_writers_add(slc_cache *c, int delta)
 {
     registry_lock();
-    if (c->writers_epoch != fork_epoch) {
+    if (c->writers_epoch != epoch_now()) {
         /* Writers counted before a fork belong to the parent. */
         c->writers = 0;
-        c->writers_epoch = fork_epoch;
+        c->writers_epoch = epoch_now();
     }
     if (delta > 0)
         c->writers++;
@@ -122,7 +126,7 @@ void slc__handle_writers_add(slc_cache *c, int delta)
 int slc__handle_writers_open(slc_cache *c)
 {
     registry_lock();
-    int open = c->writers_epoch == fork_epoch && c->writers > 0;
+    int open = c->writers_epoch == epoch_now() && c->writers > 0;
     pthread_mutex_unlock(&registry_mutex);
     return open;
 }
