@@ -457,8 +457,13 @@ static int make_plan(slc_writer *w, plan *p)
         return slc__fail(SLC_ENOMEM, "commit plan for %zu keys", n);
     uint32_t *scratch = p->mem + n;
     /* Resolve every key against the index before anything is decided. */
+    int empty = w->start.bucket_used == 0 && w->start.bucket_tombstones == 0;
     for (size_t e = 0; e < n; e++) {
         stage_entry *se = &w->entries[e];
+        if (se->file_state == FILE_UNKNOWN && empty) {
+            se->file_state = FILE_ABSENT; /* no FULL bucket: nothing to find */
+            continue;
+        }
         if (se->file_state == FILE_UNKNOWN) {
             slc__lookup lk;
             int rc = file_lookup(w, payload_of(w, e), se->hash, &lk);
@@ -505,7 +510,11 @@ static int make_plan(slc_writer *w, plan *p)
                                  hw - 1);
         }
     } else {
-        merge_sort(w, p->inserts, scratch, p->n_inserts, by_seq);
+        int sorted = 1;
+        for (size_t i = 1; i < p->n_inserts && sorted; i++)
+            sorted = w->entries[p->inserts[i - 1]].seq < w->entries[p->inserts[i]].seq;
+        if (!sorted)
+            merge_sort(w, p->inserts, scratch, p->n_inserts, by_seq);
     }
     /* Files sized elsewhere may have fewer buckets than 2x capacity: never
      * publish a table without an EMPTY bucket (deletes keep used+tombstones
@@ -681,15 +690,13 @@ int slc_commit(slc_writer *w)
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
     apply(w, &p, &h, &d);                    /* N2/S3 */
     slc__store_header(c, &h);                /* N3/S4 */
-    if (sync) {                              /* S5: data, then header */
+    if (sync) { /* S5 as one barrier: header through the last dirty byte */
+        uint64_t end = SLC__HEADER_SIZE;
         if (d.slot_hi)
-            slc__sync_range(c, SLC__HEADER_SIZE + d.slot_lo * c->slot_size,
-                            (d.slot_hi - d.slot_lo) * c->slot_size, &wb);
+            end = SLC__HEADER_SIZE + d.slot_hi * c->slot_size;
         if (d.bucket_hi)
-            slc__sync_range(c, (uint64_t)(c->buckets - c->map) +
-                                   d.bucket_lo * SLC__BUCKET_SIZE,
-                            (d.bucket_hi - d.bucket_lo) * SLC__BUCKET_SIZE, &wb);
-        slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
+            end = (uint64_t)(c->buckets - c->map) + d.bucket_hi * SLC__BUCKET_SIZE;
+        slc__sync_range(c, 0, end, &wb);
     }
     SLC__HOOK("before_even");
     slc__publish_end(c->gen, g);             /* N4/S6: even */

@@ -118,8 +118,8 @@ static int covers(const call *c, uint64_t x)
 }
 
 /* Check one Sync-mode commit or invalidation recorded from generation g:
- * header(odd, nothing changed yet) ... data(odd) ... header(odd, final
- * CRC) then header(even). `before` and `after` are images of the mapping;
+ * header(odd, nothing changed yet), then data and header (odd, final CRC)
+ * in one or more calls, then header(even). `before` and `after` are images of the mapping;
  * every changed byte past the header must be in a data barrier. */
 static void check_commit_barriers(uint64_t g, const uint8_t *before,
                                   const uint8_t *after, size_t len)
@@ -146,16 +146,17 @@ static void check_commit_barriers(uint64_t g, const uint8_t *before,
     assert_int_equal(first->gen, g + 1);
     assert_int_equal(first->data_sum, before_sum);
     assert_int_equal(first->crc, old_crc);
-    /* S5: data, then the header with its new CRC, all still odd. */
-    const call *hdr = &rec.calls[rec.n - 2];
-    assert_int_equal(hdr->off, 0);
-    assert_true(hdr->len >= SLC__HEADER_SIZE);
-    assert_int_equal(hdr->gen, g + 1);
-    assert_int_equal(hdr->crc, new_crc);
-    for (size_t i = 1; i + 2 < rec.n; i++) {
+    /* S5: every range changed in S3-S4, the header included, synced after
+     * the CRC was stored and while the generation is still odd. How the
+     * ranges are grouped into calls is the implementation's choice. */
+    int header_synced = 0;
+    for (size_t i = 1; i + 1 < rec.n; i++) {
         assert_int_equal(rec.calls[i].gen, g + 1);
         assert_int_equal(rec.calls[i].data_sum, after_sum);
+        assert_int_equal(rec.calls[i].crc, new_crc);
+        header_synced |= rec.calls[i].off == 0;
     }
+    assert_true(header_synced);
     /* S7: the even marker. */
     const call *last = &rec.calls[rec.n - 1];
     assert_int_equal(last->off, 0);
@@ -167,7 +168,7 @@ static void check_commit_barriers(uint64_t g, const uint8_t *before,
         if (before[x] == after[x])
             continue;
         int ok = 0;
-        for (size_t i = 1; i + 2 < rec.n && !ok; i++)
+        for (size_t i = 1; i + 1 < rec.n && !ok; i++)
             ok = covers(&rec.calls[i], x);
         if (!ok)
             fail_msg("changed byte %zu (0x%02x -> 0x%02x) not synced before "
