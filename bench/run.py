@@ -80,6 +80,8 @@ def machine():
         "lmdb": sh("dpkg-query -W -f='${Version}' liblmdb-dev"),
         "tinycdb": sh("dpkg-query -W -f='${Version}' libcdb-dev"),
         "filesystem": fs,
+        "library": sh(f"git -C {ROOT} log -1 --format='%h %cd' --date=iso -- src include")
+                   + sh(f"git -C {ROOT} diff --quiet HEAD -- src include || echo ' (+ uncommitted changes)'"),
         "virtualisation": sh("lscpu | grep -i 'hypervisor vendor' | tr -s ' '"),
     }
 
