@@ -362,3 +362,16 @@ void bw7_run(const bconf *c, const char *sys, const bw7 *ops, int writer)
         bresult(sys, w, "busy_reads", (double)busy, "count", busy);
     }
 }
+
+uint64_t bio_write_bytes(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    unsigned long long v = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "write_bytes: %llu", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (uint64_t)v;
+}

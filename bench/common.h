@@ -156,6 +156,10 @@ typedef struct bw7 {
 /* writer 0: the same readers with no commits (workload "W7idle"). */
 void bw7_run(const bconf *c, const char *sys, const bw7 *ops, int writer);
 
+/* Bytes this process has caused to be written to storage
+ * (/proc/self/io write_bytes; 0 where unavailable). */
+uint64_t bio_write_bytes(void);
+
 /* Time. */
 double bnow(void);
 

@@ -38,6 +38,7 @@ ROWS = [
     ("W5snap", "Mentries_per_s", True, "scan, snapshot (M entries/s)"),
     ("W5iter", "Mentries_per_s", True, "iteration, peers (M entries/s)"),
     ("W6", "median_commit_us", False, "durable commit of 10 upserts, median (us)"),
+    ("W6", "bytes_written_per_commit", False, "  W6 bytes written to storage per commit"),
     ("W7idle", "reads_per_s", True, "2 reader processes, no writer (get/s)"),
     ("W7", "reads_per_s", True, "2 readers, writer 1 commit/ms (get/s)"),
     ("W7", "commits_per_s", True, "writer commits achieved (commit/s)"),
