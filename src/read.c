@@ -147,11 +147,14 @@ int slc__slot_key_equals(const slc_cache *c, const uint8_t *s,
     return 1;
 }
 
-int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
-               uint64_t highwater, slc__lookup *out)
+/* The probe loop from bucket i, with `visited` buckets already behind it;
+ * slc__probe starts it at the key's home bucket, slc_get_many resumes it
+ * after a hash collision. */
+static int probe_from(const slc_cache *c, const uint64_t *kw, uint64_t h,
+                      uint64_t highwater, uint64_t i, uint64_t visited,
+                      slc__lookup *out)
 {
-    uint64_t i = h & c->bucket_mask;
-    for (uint64_t n = 0; n < c->bucket_count; n++) {
+    for (uint64_t n = visited; n < c->bucket_count; n++) {
         const uint8_t *b = slc__bucket(c, i);
         uint64_t sp = slc__ld(b + 8);
         if (sp == SLC__BUCKET_EMPTY) {
@@ -195,22 +198,61 @@ int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
                      c->bucket_count);
 }
 
+int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
+               uint64_t highwater, slc__lookup *out)
+{
+    return probe_from(c, kw, h, highwater, h & c->bucket_mask, 0, out);
+}
+
+/* State and slot_highwater at the start of a read attempt. */
+static int attempt_header(const slc_cache *c, uint64_t *hw)
+{
+    uint32_t state = (uint32_t)(slc__ld(c->map + SLC__OFF_HEADER_CRC) >> 32);
+    *hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
+    int rc = slc__check_state(state);
+    if (rc == SLC_OK && *hw > c->slot_capacity)
+        rc = slc__fail(SLC_ECORRUPT,
+                       "slot_highwater %" PRIu64 " > slot_capacity %" PRIu64,
+                       *hw, c->slot_capacity);
+    return rc;
+}
+
+/* Copy a found entry's revision and index bytes out of the mapping. */
+static void copy_entry(const slc_cache *c, uint64_t id, int64_t *revision,
+                       void *index, size_t index_len)
+{
+    const uint8_t *s = slc__slot(c, id);
+    int64_t rev = (int64_t)slc__ld(s + c->rev_off);
+    if (revision)
+        *revision = rev;
+    if (index && index_len)
+        slc__copy_out(index, s + c->index_off, index_len);
+}
+
+static int check_get_args(const slc_cache *c, const void *key, size_t key_len,
+                          const void *index, size_t index_len, const char *fn)
+{
+    if (!c || !key)
+        return slc__fail(SLC_EINVAL, "%s: NULL %s", fn, !c ? "cache" : "key");
+    if (key_len != c->key_size)
+        return slc__fail(SLC_EINVAL, "%s: key length %zu != key_size %" PRIu32,
+                         fn, key_len, c->key_size);
+    if (index && index_len != c->index_size)
+        return slc__fail(SLC_EINVAL,
+                         "%s: index length %zu != index_size %" PRIu32, fn,
+                         index_len, c->index_size);
+    if (!index && index_len != 0 && index_len != c->index_size)
+        return slc__fail(SLC_EINVAL, "%s: index length %zu with a NULL buffer",
+                         fn, index_len);
+    return SLC_OK;
+}
+
 int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
             void *index, size_t index_len)
 {
-    if (!c || !key)
-        return slc__fail(SLC_EINVAL, "slc_get: NULL %s", !c ? "cache" : "key");
-    if (key_len != c->key_size)
-        return slc__fail(SLC_EINVAL, "slc_get: key length %zu != key_size %" PRIu32,
-                         key_len, c->key_size);
-    if (index && index_len != c->index_size)
-        return slc__fail(SLC_EINVAL,
-                         "slc_get: index length %zu != index_size %" PRIu32,
-                         index_len, c->index_size);
-    if (!index && index_len != 0 && index_len != c->index_size)
-        return slc__fail(SLC_EINVAL,
-                         "slc_get: index length %zu with a NULL buffer",
-                         index_len);
+    int rc = check_get_args(c, key, key_len, index, index_len, "slc_get");
+    if (rc)
+        return rc;
     uint64_t kw[SLC__KEY_WORDS];
     slc__key_words(c, key, kw);
     uint64_t h = slc__fnv1a64(key, key_len);
@@ -220,24 +262,13 @@ int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
         uint64_t g1 = slc__ld_acquire(c->gen);
         if (g1 & 1)
             continue;
-        uint32_t state = (uint32_t)(slc__ld(c->map + SLC__OFF_HEADER_CRC) >> 32);
-        uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
-        int rc = slc__check_state(state);
-        if (rc == SLC_OK && hw > c->slot_capacity)
-            rc = slc__fail(SLC_ECORRUPT,
-                           "slot_highwater %" PRIu64 " > slot_capacity %" PRIu64,
-                           hw, c->slot_capacity);
+        uint64_t hw;
         slc__lookup lk = {0, 0, 0};
+        rc = attempt_header(c, &hw);
         if (rc == SLC_OK)
             rc = slc__probe(c, kw, h, hw, &lk);
-        if (rc == SLC_OK && lk.found) {
-            const uint8_t *s = slc__slot(c, lk.slot_id);
-            int64_t rev = (int64_t)slc__ld(s + c->rev_off);
-            if (revision)
-                *revision = rev;
-            if (index && index_len)
-                slc__copy_out(index, s + c->index_off, index_len);
-        }
+        if (rc == SLC_OK && lk.found)
+            copy_entry(c, lk.slot_id, revision, index, index_len);
         if (!slc__read_stable(c->gen, g1))
             continue; /* overlapped a commit: whatever we saw is void */
         if (rc)
@@ -245,4 +276,100 @@ int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
         return lk.found ? SLC_OK : SLC_NOTFOUND;
     }
     return slc__busy(c);
+}
+
+/* ---- Batched lookups ---------------------------------------------------- */
+
+/* Keys resolved per seqlock attempt. Within a group the bucket and slot
+ * cache misses of all keys are in flight together instead of one by one. */
+#define MANY_GROUP 16
+
+int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
+                 int *results, int64_t *revisions, void *index,
+                 size_t index_len)
+{
+    int rc = check_get_args(c, keys, key_len, index, index_len,
+                            "slc_get_many");
+    if (rc)
+        return rc;
+    if (!results)
+        return slc__fail(SLC_EINVAL, "slc_get_many: NULL results");
+    size_t total;
+    if (__builtin_mul_overflow(n, key_len, &total))
+        return slc__fail(SLC_EINVAL, "slc_get_many: %zu keys overflow", n);
+    const uint8_t *kp = keys;
+    uint8_t *ip = index;
+    for (size_t base = 0; base < n; base += MANY_GROUP) {
+        size_t m = n - base < MANY_GROUP ? n - base : MANY_GROUP;
+        uint64_t h[MANY_GROUP], pos[MANY_GROUP], cand[MANY_GROUP];
+        for (size_t i = 0; i < m; i++) {
+            h[i] = slc__fnv1a64(kp + (base + i) * key_len, key_len);
+            __builtin_prefetch(slc__bucket(c, h[i] & c->bucket_mask), 0, 3);
+        }
+        int done = 0;
+        for (unsigned a = 0; a < SLC__READ_ATTEMPTS && !done; a++) {
+            slc__backoff(a);
+            uint64_t g1 = slc__ld_acquire(c->gen);
+            if (g1 & 1)
+                continue;
+            uint64_t hw;
+            rc = attempt_header(c, &hw);
+            /* First pass: each key's first bucket whose hash matches (or
+             * the EMPTY ending its probe); prefetch the slot it names. */
+            for (size_t i = 0; i < m && rc == SLC_OK; i++) {
+                uint64_t j = h[i] & c->bucket_mask;
+                cand[i] = UINT64_MAX;
+                for (uint64_t steps = 0; steps < c->bucket_count; steps++) {
+                    const uint8_t *b = slc__bucket(c, j);
+                    uint64_t sp = slc__ld(b + 8);
+                    if (sp == SLC__BUCKET_EMPTY)
+                        break;
+                    if (sp != SLC__BUCKET_TOMBSTONE) {
+                        if (sp - 1 >= hw)
+                            break; /* impossible: the full probe reports it */
+                        if (slc__ld(b) == h[i]) {
+                            cand[i] = sp - 1;
+                            __builtin_prefetch(slc__slot(c, sp - 1), 0, 3);
+                            break;
+                        }
+                    }
+                    j = (j + 1) & c->bucket_mask;
+                }
+                pos[i] = j;
+            }
+            /* Second pass: confirm; anything unusual (a collision, an
+             * impossible bucket) takes the full probe from the home bucket,
+             * which does every check of slc_get. */
+            for (size_t i = 0; i < m && rc == SLC_OK; i++) {
+                const uint8_t *key = kp + (base + i) * key_len;
+                uint64_t kw[SLC__KEY_WORDS];
+                slc__key_words(c, key, kw);
+                slc__lookup lk = {0, 0, 0};
+                const uint8_t *s =
+                    cand[i] != UINT64_MAX ? slc__slot(c, cand[i]) : NULL;
+                if (s && slc__slot_key_equals(c, s, kw) &&
+                    slc__ld(s) == SLC__META_USED) {
+                    lk.found = 1;
+                    lk.slot_id = cand[i];
+                } else if (s || slc__ld(slc__bucket(c, pos[i]) + 8) !=
+                                    SLC__BUCKET_EMPTY) {
+                    rc = slc__probe(c, kw, h[i], hw, &lk);
+                }
+                results[base + i] = lk.found ? SLC_OK : SLC_NOTFOUND;
+                if (lk.found)
+                    copy_entry(c, lk.slot_id,
+                               revisions ? &revisions[base + i] : NULL,
+                               ip ? ip + (base + i) * index_len : NULL,
+                               index_len);
+            }
+            if (!slc__read_stable(c->gen, g1))
+                continue;
+            if (rc)
+                return rc;
+            done = 1;
+        }
+        if (!done)
+            return slc__busy(c);
+    }
+    return SLC_OK;
 }

@@ -36,12 +36,22 @@ typedef struct key_pred {
     const uint8_t *start, *end;
 } key_pred;
 
+/* The built-in index predicate as whole-word tests on the slot: word k of
+ * the test reads the slot word at byte offset off[k]. */
+#define MATCH_WORDS (SLC_MAX_MATCH_LEN / 8 + 2)
+typedef struct index_match {
+    uint32_t words;
+    uint32_t off[MATCH_WORDS];
+    uint64_t mask[MATCH_WORDS], value[MATCH_WORDS];
+} index_match;
+
 typedef struct scan {
     slc_cache *c;
     const slc_scan_opts *o;
     slc_visit_fn visit;
     void *vctx;
     key_pred kp;
+    index_match im;
     size_t rec; /* bytes per record: slot image then 8-byte slot id */
     /* gathered results (snapshot) or one scratch record (streaming) */
     uint8_t *buf;
@@ -168,6 +178,37 @@ static inline int key_step(uint64_t *prev, const uint8_t *key, size_t words,
     return reverse ? order > 0 : order < 0;
 }
 
+/* ---- Built-in index predicate ------------------------------------------- */
+
+/* Spread the byte-wise mask/value over the slot words they fall in; the
+ * index starts 8-aligned, so match_len <= 64 bytes spans at most 9 words. */
+static void match_compile(scan *s, const slc_index_match *spec)
+{
+    index_match *m = &s->im;
+    const uint8_t *val = spec->value, *msk = spec->mask;
+    uint32_t start = s->c->index_off + spec->offset;
+    m->words = 0;
+    for (uint32_t i = 0; i < spec->len; i++) {
+        uint32_t pos = start + i, word = pos / 8 * 8;
+        if (m->words == 0 || m->off[m->words - 1] != word) {
+            m->off[m->words] = word;
+            m->mask[m->words] = m->value[m->words] = 0;
+            m->words++;
+        }
+        uint64_t bm = (uint64_t)(msk ? msk[i] : 0xFF) << (8 * (pos % 8));
+        m->mask[m->words - 1] |= bm;
+        m->value[m->words - 1] |= ((uint64_t)val[i] << (8 * (pos % 8))) & bm;
+    }
+}
+
+static int match_slot(const index_match *m, const uint8_t *slot)
+{
+    for (uint32_t k = 0; k < m->words; k++)
+        if ((slc__ld(slot + m->off[k]) & m->mask[k]) != m->value[k])
+            return 0;
+    return 1;
+}
+
 /* ---- Records ------------------------------------------------------------ */
 
 static uint8_t *record(const scan *s, size_t i) { return s->buf + i * s->rec; }
@@ -249,6 +290,22 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     for (n = 0; n < hi - lo; n++) {
         uint64_t id = reverse ? hi - 1 - n : lo + n;
         const uint8_t *slot = slc__slot(c, id);
+        /* A snapshot that a commit already spoiled is abandoned early. */
+        if (!streaming && (n & 4095) == 4095 && slc__ld(c->gen) != wk->g1)
+            return WALK_MOVED;
+        uint64_t meta = slc__ld(slot);
+        if (meta & ~(uint64_t)SLC__META_USED) {
+            wk->rc = slc__fail(SLC_ECORRUPT,
+                               "slot %" PRIu64 " meta 0x%" PRIx64
+                               " has reserved bits set",
+                               id, meta);
+            return WALK_IMPOSSIBLE;
+        }
+        /* Unbounded walks reject on the mapping, before copying anything;
+         * bounded ones must first check every key's order. */
+        if (!bounded && (!(meta & SLC__META_USED) ||
+                         (s->im.words && !match_slot(&s->im, slot))))
+            continue;
         if (!streaming) {
             int rc = reserve(s, wk->stack);
             if (rc) {
@@ -258,15 +315,7 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
         }
         uint8_t *r = record(s, streaming ? 0 : s->count);
         slc__copy_out(r, slot, key_part);
-        uint64_t meta;
-        memcpy(&meta, r, 8);
-        if (meta & ~(uint64_t)SLC__META_USED) {
-            wk->rc = slc__fail(SLC_ECORRUPT,
-                               "slot %" PRIu64 " meta 0x%" PRIx64
-                               " has reserved bits set",
-                               id, meta);
-            return WALK_IMPOSSIBLE;
-        }
+        memcpy(r, &meta, 8); /* the meta that was judged */
         int in = key_ok(s, r + 8);
         if (bounded && !in) {
             /* Tombstones keep their keys, so they are checked too. */
@@ -283,7 +332,8 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
                                id);
             return WALK_IMPOSSIBLE;
         }
-        if (!(meta & SLC__META_USED) || !in)
+        if (!(meta & SLC__META_USED) || !in ||
+            (bounded && s->im.words && !match_slot(&s->im, slot)))
             continue;
         slc__copy_out(r + key_part, slot + key_part, c->slot_size - key_part);
         memcpy(r + c->slot_size, &id, 8);
@@ -549,5 +599,36 @@ int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
     s.kp.kind = KEY_RANGE;
     s.kp.start = start ? lo : NULL;
     s.kp.end = end ? hi : NULL;
+    return run(&s);
+}
+
+int slc_scan_match(slc_cache *c, const slc_index_match *m,
+                   const slc_scan_opts *o, slc_visit_fn visit, void *ctx)
+{
+    if (!c)
+        return slc__fail(SLC_EINVAL, "slc_scan_match: NULL cache");
+    if (!o)
+        o = &default_opts;
+    int rc = preflight(c);
+    if (!rc)
+        rc = check_opts(o, visit);
+    if (rc)
+        return rc;
+    if (!m)
+        return slc__fail(SLC_EINVAL, "slc_scan_match: NULL match");
+    if (m->len < 1 || m->len > SLC_MAX_MATCH_LEN)
+        return slc__fail(SLC_EINVAL, "match: len %" PRIu32 " outside 1..%u",
+                         m->len, SLC_MAX_MATCH_LEN);
+    if (m->offset > c->index_size || m->len > c->index_size - m->offset)
+        return slc__fail(SLC_EINVAL,
+                         "match: bytes %" PRIu32 "..%" PRIu64
+                         " outside index_size %" PRIu32,
+                         m->offset, (uint64_t)m->offset + m->len,
+                         c->index_size);
+    if (!m->value)
+        return slc__fail(SLC_EINVAL, "match: NULL value");
+    scan s;
+    scan_init(&s, c, o, visit, ctx);
+    match_compile(&s, m);
     return run(&s);
 }

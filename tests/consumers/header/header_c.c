@@ -60,6 +60,11 @@ static const struct {
     int (*commit)(slc_writer *);
     int (*writer_close)(slc_writer *);
     int (*verify)(slc_cache *);
+    /* extensions */
+    int (*get_many)(slc_cache *, const void *, size_t, size_t, int *,
+                    int64_t *, void *, size_t);
+    int (*scan_match)(slc_cache *, const slc_index_match *,
+                      const slc_scan_opts *, slc_visit_fn, void *);
 } api = {slc_version,        slc_strerror,       slc_errdetail,
          slc_open,           slc_read_options,   slc_close,
          slc_invalidate,     slc_len,            slc_generation,
@@ -67,7 +72,8 @@ static const struct {
          slc_scan,           slc_scan_prefix,    slc_scan_range,
          slc_begin_write,    slc_put,            slc_delete,
          slc_set_user_flags, slc_set_user_data,  slc_commit,
-         slc_writer_close,   slc_verify};
+         slc_writer_close,   slc_verify,         slc_get_many,
+         slc_scan_match};
 
 int main(void)
 {
