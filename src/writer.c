@@ -54,7 +54,7 @@ struct slc_writer {
     uint8_t *payload;
     size_t count, cap;
     size_t key_bytes, rec_bytes;
-    uint32_t *table; /* open addressing: entry index + 1, 0 = empty */
+    uint64_t *table; /* open addressing: hash high 32 bits << 32 | entry index + 1; 0 = empty */
     size_t table_mask;
 
     int flags_dirty, data_dirty;
@@ -193,13 +193,16 @@ static size_t stage_find(const slc_writer *w, const uint8_t *kp, uint64_t h,
                          size_t *pos)
 {
     size_t i = (size_t)h & w->table_mask;
+    uint64_t tag = h >> 32 << 32;
     for (;;) {
-        uint32_t e = w->table[i];
-        if (!e) {
+        uint64_t t = w->table[i];
+        if (!t) {
             *pos = i;
             return SIZE_MAX;
         }
-        if (w->entries[e - 1].hash == h &&
+        /* The tag rejects most other keys without touching entries. */
+        uint32_t e = (uint32_t)t;
+        if ((t & ~(uint64_t)UINT32_MAX) == tag && w->entries[e - 1].hash == h &&
             memcmp(payload_of(w, e - 1), kp, w->key_bytes) == 0) {
             *pos = i;
             return e - 1;
@@ -211,14 +214,15 @@ static size_t stage_find(const slc_writer *w, const uint8_t *kp, uint64_t h,
 static int table_grow(slc_writer *w)
 {
     size_t n = w->table ? (w->table_mask + 1) * 2 : 64;
-    uint32_t *t = calloc(n, sizeof *t);
+    uint64_t *t = calloc(n, sizeof *t);
     if (!t)
         return slc__fail(SLC_ENOMEM, "staging table of %zu slots", n);
     for (size_t e = 0; e < w->count; e++) {
-        size_t i = (size_t)w->entries[e].hash & (n - 1);
+        uint64_t h = w->entries[e].hash;
+        size_t i = (size_t)h & (n - 1);
         while (t[i])
             i = (i + 1) & (n - 1);
-        t[i] = (uint32_t)(e + 1);
+        t[i] = (h >> 32 << 32) | (uint64_t)(e + 1);
     }
     free(w->table);
     w->table = t;
@@ -276,7 +280,7 @@ static int stage_add(slc_writer *w, stage_key *sk)
             return rc;
     }
     size_t e = w->count++;
-    w->table[sk->pos] = (uint32_t)(e + 1);
+    w->table[sk->pos] = (sk->hash >> 32 << 32) | (uint64_t)(e + 1);
     memset(&w->entries[e], 0, sizeof w->entries[e]);
     w->entries[e].hash = sk->hash;
     uint8_t *p = payload_of(w, e);
@@ -598,6 +602,8 @@ static void write_slot(slc_writer *w, uint64_t id, const stage_entry *se,
     slc__st(s, SLC__META_USED);
 }
 
+#define INSERT_PREFETCH 8
+
 /* Apply the plan inside the odd window. Returns the new counters in h. */
 static void apply(slc_writer *w, const plan *p, slc__header *h, dirty *d)
 {
@@ -623,6 +629,13 @@ static void apply(slc_writer *w, const plan *p, slc__header *h, dirty *d)
         SLC__HOOK("bucket_write");
     }
     for (size_t i = 0; i < p->n_inserts; i++) {
+        /* Inserts land in random buckets: fetch a few ahead so the misses
+         * overlap (the order of inserts itself is fixed by SLC1 16.3). */
+        if (i + INSERT_PREFETCH < p->n_inserts)
+            __builtin_prefetch(
+                slc__bucket(c, w->entries[p->inserts[i + INSERT_PREFETCH]].hash &
+                                   c->bucket_mask),
+                1, 3);
         const stage_entry *se = &w->entries[p->inserts[i]];
         uint64_t id = h->slot_highwater++;
         write_slot(w, id, se, payload_of(w, p->inserts[i]));
