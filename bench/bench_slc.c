@@ -76,6 +76,30 @@ __attribute__((noinline, noclone)) uint64_t hot_get_miss(slc_cache *c,
     return misses;
 }
 
+/* The batched lookup (libslotcache extension), chunks of 1024 keys. */
+#define MANY 1024
+__attribute__((noinline, noclone)) uint64_t hot_get_many(slc_cache *c,
+                                                const uint8_t *keys,
+                                                uint64_t count)
+{
+    static int res[MANY];
+    static int64_t revs[MANY];
+    static uint8_t idx[MANY * B_INDEX];
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < count; i += MANY) {
+        size_t n = count - i < MANY ? (size_t)(count - i) : MANY;
+        check(slc_get_many(c, keys + i * B_KEY, n, B_KEY, res, revs, idx,
+                           B_INDEX),
+              "slc_get_many");
+        for (size_t j = 0; j < n; j++) {
+            if (res[j] != SLC_OK)
+                bdie("W3many get %llu: %d", (unsigned long long)(i + j), res[j]);
+            sum += bfold(revs[j], idx + j * B_INDEX);
+        }
+    }
+    return sum;
+}
+
 typedef struct acc {
     uint64_t count, sum;
 } acc;
@@ -107,6 +131,26 @@ __attribute__((noinline, noclone)) uint64_t hot_scan_stream(slc_cache *c)
     acc a = {0, 0};
     slc_scan_opts o = {filter, NULL, SLC_SCAN_STREAMING, 0, 0};
     check(slc_scan(c, &o, visit, &a), "slc_scan streaming");
+    return a.count + a.sum;
+}
+
+/* W5 through the built-in index predicate (libslotcache extension): the
+ * same test, index[0] == 0, without a callback. */
+static const uint8_t match_zero[1] = {0};
+static const slc_index_match match0 = {0, 1, match_zero, NULL};
+
+__attribute__((noinline, noclone)) uint64_t hot_match_snapshot(slc_cache *c)
+{
+    acc a = {0, 0};
+    check(slc_scan_match(c, &match0, NULL, visit, &a), "slc_scan_match");
+    return a.count + a.sum;
+}
+
+__attribute__((noinline, noclone)) uint64_t hot_match_stream(slc_cache *c)
+{
+    acc a = {0, 0};
+    slc_scan_opts o = {NULL, NULL, SLC_SCAN_STREAMING, 0, 0};
+    check(slc_scan_match(c, &match0, &o, visit, &a), "slc_scan_match streaming");
     return a.count + a.sum;
 }
 
@@ -185,6 +229,11 @@ static void w3_w4(ctx *x)
         uint64_t sum = hot_get_hit(x->cache, k, c->gets);
         double t = bnow() - t0;
         bresult(SYS, "W3", "ns_per_op", t * 1e9 / (double)c->gets, "ns", sum);
+        t0 = bnow();
+        sum = hot_get_many(x->cache, k, c->gets);
+        t = bnow() - t0;
+        bresult(SYS, "W3many", "ns_per_op", t * 1e9 / (double)c->gets, "ns",
+                sum);
         free(k);
     }
     if (bconf_wants(c, "W4")) {
@@ -207,15 +256,22 @@ static void w5(ctx *x)
     check(slc_stat_get(x->cache, &st), "slc_stat_get");
     double bytes = (double)st.slot_highwater * st.slot_size;
     double *ts = calloc((size_t)c->w5_passes, sizeof *ts);
-    for (int mode = 0; mode < 2; mode++) {
+    static const char *names[4] = {"W5snap", "W5stream", "W5matchsnap",
+                                   "W5matchstream"};
+    for (int mode = 0; mode < 4; mode++) {
         uint64_t sum = 0;
         for (int p = 0; p < c->w5_passes; p++) {
             double t0 = bnow();
-            sum = mode ? hot_scan_stream(x->cache) : hot_scan_snapshot(x->cache);
+            switch (mode) {
+            case 0: sum = hot_scan_snapshot(x->cache); break;
+            case 1: sum = hot_scan_stream(x->cache); break;
+            case 2: sum = hot_match_snapshot(x->cache); break;
+            default: sum = hot_match_stream(x->cache); break;
+            }
             ts[p] = bnow() - t0;
         }
         double t = bmedian(ts, (size_t)c->w5_passes);
-        const char *w = mode ? "W5stream" : "W5snap";
+        const char *w = names[mode];
         bresult(SYS, w, "GB_per_s", bytes / t / 1e9, "GB/s", sum);
         bresult(SYS, w, "Mentries_per_s", (double)st.slot_highwater / t / 1e6,
                 "Mentry/s", sum);

@@ -27,8 +27,11 @@ BINARY = {"slotcache": "bench_slc", "lmdb": "bench_lmdb", "tinycdb": "bench_cdb"
 FUNCS = [
     ("hot_get_hit", "get hit (W3), per get", GETS),
     ("hot_get_miss", "get miss (W4), per get", GETS),
+    ("hot_get_many", "slc_get_many hit (W3many), per get", GETS),
     ("hot_scan_snapshot", "scan + filter, snapshot (W5), per slot", N),
     ("hot_scan_stream", "scan + filter, streaming (W5), per slot", N),
+    ("hot_match_snapshot", "slc_scan_match, snapshot (W5), per slot", N),
+    ("hot_match_stream", "slc_scan_match, streaming (W5), per slot", N),
     ("hot_iter", "iteration + filter (W5), per entry", N),
     ("hot_upsert", "put + commit, 100 per commit (W2), per op", W2C * W2OPS),
     ("hot_load", "bulk put staging (W1, before commit), per op", N),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Read-path check (not a timing test): slc_get, slc_len, slc_generation and
-# streaming scans must make no system call and allocate nothing; snapshot
+# Read-path check (not a timing test): slc_get, slc_get_many, slc_len,
+# slc_generation and streaming scans (slc_scan, slc_scan_match) must make no
+# system call and allocate nothing; snapshot
 # scans may allocate only in proportion to their matches. Also prints the
 # writer's staging memory per staged op.
 #
@@ -43,7 +44,7 @@ for ph in get scan_stream scan_snapshot_none; do
   [ "$a" = 0 ] || { echo "FAIL: $ph made ${a:-?} allocations"; fail=1; }
 done
 if [ $fail = 0 ]; then
-  echo "PASS: gets, len, generation and streaming scans: 0 system calls, 0 allocations;"
+  echo "PASS: slc_get, slc_get_many, len, generation and streaming scans: 0 system calls, 0 allocations;"
   echo "      snapshot scans: no system call but malloc's own heap growth, allocations only for matches (bytes_per_match)"
 fi
 exit $fail

@@ -132,6 +132,15 @@ int main(int argc, char **argv)
     }
     check(slc_len(cache, &len), "len");
     check(slc_generation(cache, &gen), "generation");
+    {
+        static int res[256];
+        static int64_t revs[256];
+        static uint8_t many_idx[256 * B_INDEX];
+        for (uint64_t i = 0; i + 256 <= c.gets; i += 256)
+            check(slc_get_many(cache, hits + i * B_KEY, 256, B_KEY, res, revs,
+                               many_idx, B_INDEX),
+                  "get_many");
+    }
     marker("END get");
     printf("CHECK get allocs %llu\n", (unsigned long long)(n_alloc - a0));
 
@@ -142,6 +151,9 @@ int main(int argc, char **argv)
     check(slc_scan(cache, &so, visit, &sum), "scan stream");
     so.filter = NULL;
     check(slc_scan(cache, &so, visit, &sum), "scan stream all");
+    static const uint8_t zero[1] = {0};
+    slc_index_match m0 = {0, 1, zero, NULL};
+    check(slc_scan_match(cache, &m0, &so, visit, &sum), "scan_match stream");
     marker("END scan_stream");
     printf("CHECK scan_stream allocs %llu\n", (unsigned long long)(n_alloc - a0));
 
@@ -161,6 +173,17 @@ int main(int argc, char **argv)
         peak_bytes = live_bytes;
         marker(b);
         check(slc_scan(cache, &ss, count_visit, &matches), "snapshot");
+        if (k == 1) { /* the same selection through the built-in predicate */
+            static const uint8_t z[1] = {0};
+            slc_index_match m1 = {0, 1, z, NULL};
+            slc_scan_opts plain = {NULL, NULL, 0, 0, 0};
+            uint64_t mm = 0;
+            check(slc_scan_match(cache, &m1, &plain, count_visit, &mm),
+                  "scan_match snapshot");
+            if (mm != matches)
+                bdie("scan_match: %llu matches, filter %llu",
+                     (unsigned long long)mm, (unsigned long long)matches);
+        }
         marker(e);
         printf("CHECK scan_snapshot_%s allocs %llu peak_bytes %llu matches "
                "%llu bytes_per_match %.1f\n",

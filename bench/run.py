@@ -31,9 +31,12 @@ ROWS = [
     ("W1commit", "ns_per_op", False, "  W1 commit: plan + apply (ns/op)"),
     ("W2", "ops_per_s", True, "1,000 commits x 100 upserts (op/s)"),
     ("W3", "ns_per_op", False, "random get, hit (ns/op)"),
+    ("W3many", "ns_per_op", False, "  slotcache slc_get_many, same keys (ns/get)"),
     ("W4", "ns_per_op", False, "random get, miss (ns/op)"),
     ("W5snap", "GB_per_s", True, "scan + 1 % filter, snapshot (GB/s of slots)"),
     ("W5stream", "GB_per_s", True, "scan + 1 % filter, streaming (GB/s)"),
+    ("W5matchsnap", "GB_per_s", True, "slc_scan_match index[0]==0, snapshot (GB/s)"),
+    ("W5matchstream", "GB_per_s", True, "slc_scan_match, streaming (GB/s)"),
     ("W5iter", "GB_per_s", True, "full iteration + filter, peers (GB/s equiv.)"),
     ("W5snap", "Mentries_per_s", True, "scan, snapshot (M entries/s)"),
     ("W5iter", "Mentries_per_s", True, "iteration, peers (M entries/s)"),
@@ -56,6 +59,7 @@ LIMIT_ROWS = [
 # Workloads whose checksums must agree across systems (W5 variants compare
 # with each other).
 CHECKED = {"W1": "W1", "W2": "W2", "W3": "W3", "W4": "W4", "W3batch": "W3",
+           "W3many": "W3", "W5matchsnap": "W5", "W5matchstream": "W5",
            "W5snap": "W5", "W5stream": "W5", "W5iter": "W5", "W5": "W5"}
 
 
@@ -227,7 +231,7 @@ def main():
         a = get("slotcache", w, m)
         if w == "W5iter":
             continue  # peers' scans are compared on the W5snap rows
-        pw = "W5iter" if w.startswith("W5") else w
+        pw = "W5iter" if w.startswith("W5") else ("W3" if w == "W3many" else w)
         lm, cd = get("lmdb", pw, m), get("tinycdb", pw, m)
         if a is None and lm is None and cd is None:
             continue
@@ -272,6 +276,12 @@ def main():
          "slot GB/s / BW")
     goal("W5 streaming scan vs streaming bandwidth",
          ratio(get("slotcache", "W5stream", "GB_per_s"), bw), 0.8, True,
+         "slot GB/s / BW")
+    goal("W5 slc_scan_match snapshot vs streaming bandwidth",
+         ratio(get("slotcache", "W5matchsnap", "GB_per_s"), bw), 0.8, True,
+         "slot GB/s / BW")
+    goal("W5 slc_scan_match streaming vs streaming bandwidth",
+         ratio(get("slotcache", "W5matchstream", "GB_per_s"), bw), 0.8, True,
          "slot GB/s / BW")
     goal("W1 bulk load vs LMDB NOSYNC|WRITEMAP",
          ratio(get("slotcache", "W1", "ops_per_s"), get("lmdb", "W1", "ops_per_s")),
