@@ -443,6 +443,15 @@ int fz_run_range(slc_cache *c, const void *s, size_t sl, const void *e,
                           q->null_visit ? NULL : fz_visit_cb, g);
 }
 
+int fz_run_match(slc_cache *c, const slc_index_match *m, const fz_scanq *q,
+                 fz_got *g)
+{
+    slc_scan_opts tmp;
+    g->count = 0;
+    return slc_scan_match(c, m, fz_opts_of(q, &tmp),
+                          q->null_visit ? NULL : fz_visit_cb, g);
+}
+
 static int fz_ent_equal(const fz_ent *a, const fz_ent *b, uint32_t ks,
                         uint32_t is)
 {

@@ -207,6 +207,8 @@ int fz_run_prefix(slc_cache *c, const slc_prefix *p, const fz_scanq *q,
                   fz_got *g);
 int fz_run_range(slc_cache *c, const void *s, size_t sl, const void *e,
                  size_t el, const fz_scanq *q, fz_got *g);
+int fz_run_match(slc_cache *c, const slc_index_match *m, const fz_scanq *q,
+                 fz_got *g);
 
 /* Check a successful-or-stopped scan against the candidates in delivery
  * order (key predicate applied, before filter/offset/limit): the return

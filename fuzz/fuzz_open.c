@@ -157,7 +157,7 @@ static void fo_check_bytes(const char *path, const uint8_t *want, size_t len,
 
 /* ---- Reads -------------------------------------------------------------- */
 
-typedef int (*fo_pred)(const fo_file *f, const uint8_t *key, const void *arg);
+typedef int (*fo_pred)(const fo_file *f, const fz_ent *e, const void *arg);
 
 /* Every delivered entry is a live slot of the file with these exact bytes,
  * matching the key predicate and filter, in strictly monotonic slot order:
@@ -178,7 +178,7 @@ static void fo_honest(const fo_file *f, const fz_got *g, int reverse,
                       memcmp(e.index, fo_index_of(f, e.slot_id), f->is) == 0),
                  "%s: slot %llu bytes differ from the file", what,
                  (unsigned long long)e.slot_id);
-        FZ_CHECK(!pred || pred(f, e.key, arg), "%s: slot %llu does not match",
+        FZ_CHECK(!pred || pred(f, &e, arg), "%s: slot %llu does not match",
                  what, (unsigned long long)e.slot_id);
         FZ_CHECK(fz_filter_keeps(kind, &e), "%s: slot %llu fails the filter",
                  what, (unsigned long long)e.slot_id);
@@ -218,9 +218,9 @@ static void fo_expect_walk(const fo_file *f, int rc, const fz_got *g,
                 n = 0;
             break;
         }
-        if (!meta || (pred && !pred(f, fo_key_of(f, id), arg)))
-            continue;
         fz_ent e = {id, fo_rev_of(f, id), fo_key_of(f, id), fo_index_of(f, id)};
+        if (!meta || (pred && !pred(f, &e, arg)))
+            continue;
         if (!fz_filter_keeps(kind, &e))
             continue;
         if (skipped < o.offset) {
@@ -244,20 +244,33 @@ static void fo_expect_walk(const fo_file *f, int rc, const fz_got *g,
              g->count, n);
 }
 
-static int fo_pred_prefix(const fo_file *f, const uint8_t *key, const void *a)
+static int fo_pred_prefix(const fo_file *f, const fz_ent *e, const void *a)
 {
     (void)f;
-    return fz_prefix_match(a, key);
+    return fz_prefix_match(a, e->key);
 }
 
 typedef struct fo_bounds {
     const uint8_t *lo, *hi;
 } fo_bounds;
 
-static int fo_pred_range(const fo_file *f, const uint8_t *key, const void *a)
+static int fo_pred_range(const fo_file *f, const fz_ent *e, const void *a)
 {
     const fo_bounds *b = a;
-    return fz_range_match(f->ks, b->lo, b->hi, key);
+    return fz_range_match(f->ks, b->lo, b->hi, e->key);
+}
+
+static int fo_pred_match(const fo_file *f, const fz_ent *e, const void *a)
+{
+    (void)f;
+    const slc_index_match *m = a;
+    const uint8_t *v = m->value, *k = m->mask;
+    for (uint32_t i = 0; i < m->len; i++) {
+        uint8_t mk = k ? k[i] : 0xFF;
+        if ((e->index[m->offset + i] & mk) != (v[i] & mk))
+            return 0;
+    }
+    return 1;
 }
 
 /* A scan's result: always honest; exact where the walk is predictable
@@ -368,6 +381,51 @@ static void fo_reads(fo_file *f, const uint8_t *c)
     }
     free(ib);
 
+    /* The same lookups batched: keys of up to 40 slots, some varied, so
+     * groups of 16 meet hits, misses, collisions and broken buckets. */
+    size_t nk = 1 + (c[6] + c[1]) % 40;
+    uint8_t *keys = malloc(nk * f->ks);
+    int *res = malloc(nk * sizeof *res);
+    int64_t *revs = malloc(nk * sizeof *revs);
+    uint8_t *ixs = malloc(nk * f->is + 1);
+    FZ_CHECK(keys && res && revs && ixs, "out of memory");
+    for (size_t k = 0; k < nk; k++) {
+        uint8_t *key = keys + k * f->ks;
+        if (f->hw)
+            memcpy(key, fo_key_of(f, (c[4] + 5u * k) % f->hw), f->ks);
+        else
+            memset(key, (int)k, f->ks);
+        if ((c[1] >> (k % 8)) & 1)
+            key[k % f->ks] ^= 0x80;
+    }
+    int mrc = slc_get_many(h, keys, nk, f->ks, res, revs, ixs, f->is);
+    FZ_CHECK(mrc == SLC_OK || mrc == SLC_ECORRUPT, "get_many: %d", mrc);
+    if (f->verified)
+        FZ_RC(mrc, SLC_OK, "get_many on a verified file");
+    for (size_t k = 0; mrc == SLC_OK && k < nk; k++) {
+        const uint8_t *key = keys + k * f->ks;
+        int found = 0, match = 0;
+        for (uint64_t j = 0; j < f->hw; j++) {
+            if (fo_meta(f, j) != 1 || memcmp(fo_key_of(f, j), key, f->ks))
+                continue;
+            found = 1;
+            if (revs[k] == fo_rev_of(f, j) &&
+                (!f->is || !memcmp(ixs + k * f->is, fo_index_of(f, j), f->is)))
+                match = 1;
+        }
+        FZ_CHECK(res[k] == SLC_OK || res[k] == SLC_NOTFOUND,
+                 "get_many result %d", res[k]);
+        if (res[k] == SLC_OK)
+            FZ_CHECK(match, "get_many returned an entry no live slot holds");
+        if (f->verified)
+            FZ_RC(res[k], found ? SLC_OK : SLC_NOTFOUND,
+                  "get_many on a verified file");
+    }
+    free(keys);
+    free(res);
+    free(revs);
+    free(ixs);
+
     fz_in in = {c + 5, 3};
     fz_scanq q;
     fz_scanq_read(&in, &q, 0);
@@ -419,6 +477,25 @@ static void fo_reads(fo_file *f, const uint8_t *c)
     } else {
         fo_bounds b = {lo ? plo : NULL, hi ? phi : NULL};
         fo_judge(f, rc, &g, &q, fo_pred_range, &b, 0, "range scan");
+    }
+
+    /* Index bytes of a slot as the built-in match (files with an index). */
+    if (f->is) {
+        slc_index_match m;
+        memset(&m, 0, sizeof m);
+        m.offset = c[6] % f->is;
+        uint32_t left = f->is - m.offset;
+        m.len = 1 + c[7] % (left < SLC_MAX_MATCH_LEN ? left : SLC_MAX_MATCH_LEN);
+        uint8_t val[SLC_MAX_MATCH_LEN], msk[SLC_MAX_MATCH_LEN];
+        const uint8_t *src = f->hw ? fo_index_of(f, c[4] % f->hw) : NULL;
+        for (uint32_t i = 0; i < m.len; i++) {
+            val[i] = src ? src[m.offset + i] : (uint8_t)i;
+            msk[i] = (uint8_t)(c[1] * (i + 1));
+        }
+        m.value = val;
+        m.mask = (c[3] & 1) ? msk : NULL;
+        rc = fz_run_match(h, &m, &q, &g);
+        fo_judge(f, rc, &g, &q, fo_pred_match, &m, 1, "match scan");
     }
     fz_got_free(&g);
 }
@@ -784,7 +861,8 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
         if (!nb)
             break;
         uint8_t *b = h + bo + 16 * (fo_rng(&s) % nb);
-        uint64_t id = fo_rng(&s) % (hw + 2);
+        /* Slot ids just past the highwater too (hw itself is hostile). */
+        uint64_t id = fo_rng(&s) % (hw < UINT64_MAX - 2 ? hw + 2 : UINT64_MAX);
         switch (fo_rng(&s) % 4) {
         case 0: fz_put64(b + 8, 0); break;
         case 1: fz_put64(b + 8, UINT64_MAX); break;

@@ -824,6 +824,157 @@ static void op_range(fz_in *in, uint8_t sel)
     free(e);
 }
 
+/* slc_get_many: up to 40 keys (several groups of 16), with the argument
+ * variants of slc_get plus NULL results and an n * key_len overflow. */
+static void op_get_many(fz_in *in, uint8_t sel)
+{
+    int i = op_handle(sel);
+    size_t n = fz_u8(in) % 41;
+    int v = fz_u8(in) % 14;
+    size_t klen = M.ks, ilen = M.is;
+    int bad = 0, null_keys = 0, null_results = 0, null_revs = 0,
+        null_index = 0;
+    switch (v) {
+    case 5: null_revs = 1; break;
+    case 6: null_index = 1; ilen = 0; break;
+    case 7: null_index = 1; break;
+    case 8: klen = M.ks + 1; bad = 1; break;
+    case 9: null_keys = 1; bad = 1; break;
+    case 10: null_results = 1; bad = 1; break;
+    case 11: ilen = M.is + 1; bad = 1; break;
+    case 12: /* n * key_len overflows size_t: refused before any read */
+        if (M.ks > 1) {
+            n = SIZE_MAX / M.ks + 1;
+            bad = 1;
+        }
+        break;
+    default: break;
+    }
+    size_t nk = bad && v == 12 ? 1 : n; /* keys actually in the buffer */
+    uint8_t *keys = malloc(nk * klen + 1);
+    int *res = malloc((nk ? nk : 1) * sizeof *res);
+    int64_t *revs = malloc((nk ? nk : 1) * sizeof *revs);
+    uint8_t *ix = malloc(nk * ilen + 1);
+    FZ_CHECK(keys && res && revs && ix, "out of memory");
+    memset(keys, 0, nk * klen + 1);
+    for (size_t k = 0; k < nk; k++) {
+        uint8_t key[OP_MAX_KEY];
+        op_read_key(in, key);
+        memcpy(keys + k * klen, key, M.ks);
+    }
+    int rc = slc_get_many(op_h(i), null_keys ? NULL : keys, n, klen,
+                          null_results ? NULL : res, null_revs ? NULL : revs,
+                          null_index ? NULL : ix, ilen);
+    if (i < 0 || (bad && !M.invalidated)) {
+        FZ_RC(rc, SLC_EINVAL, "get_many with bad arguments");
+    } else if (bad) {
+        FZ_CHECK(rc == SLC_EINVAL || rc == SLC_EINVALIDATED,
+                 "get_many with bad arguments on an invalidated cache: %d",
+                 rc);
+    } else if (M.invalidated) {
+        FZ_CHECK(rc == SLC_EINVALIDATED, "get_many of %zu keys on an invalidated cache: %d", n, rc);
+    } else {
+        FZ_RC(rc, SLC_OK, "get_many");
+        for (size_t k = 0; k < n; k++) {
+            int id = op_live(keys + k * klen);
+            FZ_CHECK(res[k] == (id >= 0 ? SLC_OK : SLC_NOTFOUND),
+                     "get_many: key %zu of %zu: %d, model %s", k, n, res[k],
+                     id >= 0 ? "hit" : "miss");
+            if (id < 0)
+                continue;
+            FZ_CHECK(null_revs || revs[k] == M.slots[id].rev,
+                     "get_many: key %zu revision", k);
+            FZ_CHECK(null_index || !M.is ||
+                         !memcmp(ix + k * M.is, M.slots[id].index, M.is),
+                     "get_many: key %zu index bytes", k);
+        }
+    }
+    free(keys);
+    free(res);
+    free(revs);
+    free(ix);
+}
+
+typedef struct op_match {
+    uint32_t offset, len;
+    const uint8_t *value, *mask;
+} op_match;
+
+static int op_pred_match(const op_slot *s, const void *arg)
+{
+    const op_match *m = arg;
+    for (uint32_t k = 0; k < m->len; k++) {
+        uint8_t mk = m->mask ? m->mask[k] : 0xFF;
+        if ((s->index[m->offset + k] & mk) != (m->value[k] & mk))
+            return 0;
+    }
+    return 1;
+}
+
+/* slc_scan_match: index byte predicates, valid and not (SLC_EINVAL). */
+static void op_scan_match(fz_in *in, uint8_t sel)
+{
+    int i = op_handle(sel);
+    uint8_t mb = fz_u8(in);
+    slc_index_match m;
+    memset(&m, 0, sizeof m);
+    m.offset = (mb & 0x80) ? fz_u32(in) : fz_u8(in) % (M.is + 2);
+    uint32_t room = M.is > m.offset ? M.is - m.offset : 1;
+    if (room > SLC_MAX_MATCH_LEN)
+        room = SLC_MAX_MATCH_LEN;
+    m.len = (mb & 0x40) ? fz_u8(in) % (SLC_MAX_MATCH_LEN + 6)
+                        : 1 + fz_u8(in) % room;
+    /* Value: the index bytes a numbered put would write, maybe varied. */
+    uint8_t full[OP_MAX_INDEX + SLC_MAX_MATCH_LEN + 8];
+    uint8_t x = fz_u8(in);
+    for (size_t k = 0; k < sizeof full; k++)
+        full[k] = (uint8_t)(x + 3 * k);
+    uint8_t *val = malloc(m.len ? m.len : 1), *msk = malloc(m.len ? m.len : 1);
+    FZ_CHECK(val && msk, "out of memory");
+    for (uint32_t k = 0; k < m.len; k++) {
+        val[k] = (uint64_t)m.offset + k < sizeof full ? full[m.offset + k] : 0;
+        msk[k] = (mb & 0x10) ? fz_u8(in) : 0xFF;
+    }
+    if (m.len && (mb & 0x08))
+        val[fz_u8(in) % m.len] ^= 1;
+    m.value = (mb & 0x07) == 0x07 ? NULL : val;
+    m.mask = (mb & 0x20) ? msk : NULL;
+    int null_spec = (mb & 0x07) == 0x06 && (mb & 0x08);
+    fz_scanq q;
+    fz_scanq_read(in, &q, (sel & 0x20) != 0);
+    fz_got g;
+    fz_got_init(&g, M.ks, M.is, &q);
+    int rc = fz_run_match(op_h(i), null_spec ? NULL : &m, &q, &g);
+    int valid = !null_spec && m.value && m.len >= 1 &&
+                m.len <= SLC_MAX_MATCH_LEN && m.offset <= M.is &&
+                m.len <= M.is - m.offset;
+    if (i < 0) {
+        FZ_RC(rc, SLC_EINVAL, "match scan on NULL");
+    } else if (M.invalidated) {
+        FZ_RC(rc, SLC_EINVALIDATED, "match scan on an invalidated cache");
+    } else if (!fz_scanq_valid(&q) || !valid) {
+        FZ_RC(rc, SLC_EINVAL, "match scan with bad arguments");
+    } else {
+        op_match om = {m.offset, m.len, val, m.mask ? msk : NULL};
+        fz_ent cand[OP_MAX_CAP];
+        size_t n = 0;
+        for (uint64_t id = 0; id < M.hw; id++) {
+            const op_slot *sl = &M.slots[id];
+            if (!sl->used || !op_pred_match(sl, &om))
+                continue;
+            cand[n].slot_id = id;
+            cand[n].revision = sl->rev;
+            cand[n].key = sl->key;
+            cand[n].index = sl->index;
+            n++;
+        }
+        fz_expect_scan(rc, &g, &q, cand, n, "match scan");
+    }
+    fz_got_free(&g);
+    free(val);
+    free(msk);
+}
+
 /* ---- Lifecycle ---------------------------------------------------------- */
 
 static void op_invalidate(uint8_t sel)
@@ -1036,7 +1187,7 @@ static void op_check_all(const char *why)
 static void op_step(fz_in *in)
 {
     uint8_t op = fz_u8(in), sel = fz_u8(in);
-    switch (op % 24) {
+    switch (op % 26) {
     case 0: case 1: case 2: op_put(in, sel); break;
     case 3: case 4: op_del(in, sel); break;
     case 5: op_commit(sel); break;
@@ -1066,6 +1217,8 @@ static void op_step(fz_in *in)
         break;
     case 21: op_recreate(in); break;
     case 22: op_bad_args(in, sel); break;
+    case 24: op_get_many(in, sel); break;
+    case 25: op_scan_match(in, sel); break;
     default: op_check_all("check op"); break;
     }
 }
