@@ -297,6 +297,12 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
     size_t total;
     if (__builtin_mul_overflow(n, key_len, &total))
         return slc__fail(SLC_EINVAL, "slc_get_many: %zu keys overflow", n);
+    if (n == 0) {
+        /* No key, but a read all the same: an invalidated (or unreadable)
+         * cache says so, as every read does (API.md). */
+        slc__header h;
+        return slc__snapshot_header(c, &h);
+    }
     const uint8_t *kp = keys;
     uint8_t *ip = index;
     for (size_t base = 0; base < n; base += MANY_GROUP) {
