@@ -454,13 +454,6 @@ static int run(scan *s)
 
 static const slc_scan_opts default_opts = {NULL, NULL, 0, 0, 0};
 
-/* The invalidated check precedes argument validation (API.md). */
-static int preflight(slc_cache *c)
-{
-    slc__header h;
-    return slc__snapshot_header(c, &h);
-}
-
 static int check_opts(const slc_scan_opts *o, slc_visit_fn visit)
 {
     if (!visit)
@@ -477,9 +470,25 @@ static int check_opts(const slc_scan_opts *o, slc_visit_fn visit)
     return SLC_OK;
 }
 
-static void scan_init(scan *s, slc_cache *c, const slc_scan_opts *o,
-                      slc_visit_fn visit, void *ctx)
+/* The start shared by every scan call, checks in the order of API.md: a
+ * usable handle, the file's state (an invalidated cache is reported before
+ * any argument), the ordered flag for range scans, then the options. */
+static int scan_start(scan *s, const char *fn, slc_cache *c,
+                      const slc_scan_opts *o, slc_visit_fn visit, void *ctx,
+                      int needs_order)
 {
+    if (!c)
+        return slc__fail(SLC_EINVAL, "%s: NULL cache", fn);
+    if (!o)
+        o = &default_opts;
+    slc__header h;
+    int rc = slc__snapshot_header(c, &h);
+    if (!rc && needs_order && !(c->file_flags & SLC__FLAG_ORDERED_KEYS))
+        rc = slc__fail(SLC_EUNORDERED, "%s needs an ordered-keys cache", fn);
+    if (!rc)
+        rc = check_opts(o, visit);
+    if (rc)
+        return rc;
     memset(s, 0, sizeof *s);
     s->c = c;
     s->o = o;
@@ -487,35 +496,22 @@ static void scan_init(scan *s, slc_cache *c, const slc_scan_opts *o,
     s->vctx = ctx;
     s->kp.kind = KEY_ALL;
     s->rec = (size_t)c->slot_size + 8;
+    return SLC_OK;
 }
 
 int slc_scan(slc_cache *c, const slc_scan_opts *o, slc_visit_fn visit,
              void *ctx)
 {
-    if (!c)
-        return slc__fail(SLC_EINVAL, "slc_scan: NULL cache");
-    if (!o)
-        o = &default_opts;
-    int rc = preflight(c);
-    if (!rc)
-        rc = check_opts(o, visit);
-    if (rc)
-        return rc;
     scan s;
-    scan_init(&s, c, o, visit, ctx);
-    return run(&s);
+    int rc = scan_start(&s, "slc_scan", c, o, visit, ctx, 0);
+    return rc ? rc : run(&s);
 }
 
 int slc_scan_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
                     slc_visit_fn visit, void *ctx)
 {
-    if (!c)
-        return slc__fail(SLC_EINVAL, "slc_scan_prefix: NULL cache");
-    if (!o)
-        o = &default_opts;
-    int rc = preflight(c);
-    if (!rc)
-        rc = check_opts(o, visit);
+    scan s;
+    int rc = scan_start(&s, "slc_scan_prefix", c, o, visit, ctx, 0);
     if (rc)
         return rc;
     if (!p)
@@ -540,8 +536,6 @@ int slc_scan_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
                          p->offset, need, ks);
     if (!p->bytes)
         return slc__fail(SLC_EINVAL, "prefix: NULL pattern");
-    scan s;
-    scan_init(&s, c, o, visit, ctx);
     s.kp.kind = KEY_PREFIX;
     s.kp.off = p->offset;
     s.kp.pattern = p->bytes;
@@ -558,17 +552,9 @@ int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
                    const void *end, size_t end_len, const slc_scan_opts *o,
                    slc_visit_fn visit, void *ctx)
 {
-    if (!c)
-        return slc__fail(SLC_EINVAL, "slc_scan_range: NULL cache");
-    if (!o)
-        o = &default_opts;
-    int rc = preflight(c);
+    scan s;
+    int rc = scan_start(&s, "slc_scan_range", c, o, visit, ctx, 1);
     if (rc)
-        return rc;
-    if (!(c->file_flags & SLC__FLAG_ORDERED_KEYS))
-        return slc__fail(SLC_EUNORDERED,
-                         "slc_scan_range needs an ordered-keys cache");
-    if ((rc = check_opts(o, visit)))
         return rc;
     size_t ks = c->key_size;
     if (start && (start_len < 1 || start_len > ks))
@@ -594,8 +580,6 @@ int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
         if (r == 0)
             return SLC_OK; /* empty half-open range */
     }
-    scan s;
-    scan_init(&s, c, o, visit, ctx);
     s.kp.kind = KEY_RANGE;
     s.kp.start = start ? lo : NULL;
     s.kp.end = end ? hi : NULL;
@@ -605,13 +589,8 @@ int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
 int slc_scan_match(slc_cache *c, const slc_index_match *m,
                    const slc_scan_opts *o, slc_visit_fn visit, void *ctx)
 {
-    if (!c)
-        return slc__fail(SLC_EINVAL, "slc_scan_match: NULL cache");
-    if (!o)
-        o = &default_opts;
-    int rc = preflight(c);
-    if (!rc)
-        rc = check_opts(o, visit);
+    scan s;
+    int rc = scan_start(&s, "slc_scan_match", c, o, visit, ctx, 0);
     if (rc)
         return rc;
     if (!m)
@@ -627,8 +606,6 @@ int slc_scan_match(slc_cache *c, const slc_index_match *m,
                          c->index_size);
     if (!m->value)
         return slc__fail(SLC_EINVAL, "match: NULL value");
-    scan s;
-    scan_init(&s, c, o, visit, ctx);
     match_compile(&s, m);
     return run(&s);
 }
