@@ -256,7 +256,7 @@ def main():
             return
         ok = ratio >= target if higher else ratio <= target
         sign = ">=" if higher else "<="
-        g.append(f"| {name} | {ratio:.2f} | {sign} {target} ({how}) | "
+        g.append(f"| {name} | {ratio:.3f} | {sign} {target} ({how}) | "
                  f"{'met' if ok else 'NOT met'} |")
 
     def ratio(x, y):
