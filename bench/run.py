@@ -147,7 +147,7 @@ def fmt(v):
 
 
 def main():
-    if not args.no_build:
+    if not args.no_build and not args.from_raw:
         build()
     systems = [s for s in SYSTEMS if s in args.systems.split(",")]
     for s in systems:
@@ -159,8 +159,27 @@ def main():
     vals = {}     # (sys, workload, metric) -> [values]
     sums = {}     # (sys, workload) -> set of checksums
     t0 = time.time()
-    with open(os.path.join(args.build, "bench-raw.txt"), "w") as raw:
-        for rep in range(args.reps):
+    if args.from_raw:  # re-render a previous run's raw lines
+        reps = set()
+        for line in open(args.from_raw):
+            f = line.split()
+            if line.startswith("# rep "):
+                if f[2] not in reps:
+                    reps.add(f[2])
+                    rep_loads.append(f[5])
+            elif line.startswith("# library "):
+                facts["library"] = line[len("# library "):].strip()
+            elif len(f) == 7 and f[0] == "R":
+                vals.setdefault((f[1], f[2], f[3]), []).append(float(f[4]))
+                sums.setdefault((f[1], f[2]), set()).add(f[6])
+        args.reps = len(reps)
+        load_before = load_after = "(not recorded in the raw file)"
+    else:
+        load_after = None
+    with open(os.devnull if args.from_raw else
+              os.path.join(args.build, "bench-raw.txt"), "w") as raw:
+        raw.write(f"# library {facts['library']}\n")
+        for rep in range(0 if args.from_raw else args.reps):
             wait_for_quiet()
             rep_loads.append(loadavg().split()[0])
             # Rotate the order so no system always runs first or last.
@@ -172,7 +191,7 @@ def main():
                     sums.setdefault((sysname, w), set()).add(ck)
             print(f"rep {rep + 1}/{args.reps} done, load {loadavg()}",
                   file=sys.stderr)
-    load_after = loadavg()
+    load_after = load_after or loadavg()
     elapsed = time.time() - t0
     med = {k: statistics.median(v) for k, v in vals.items()}
     spread = {k: (min(v), max(v)) for k, v in vals.items()}
@@ -338,6 +357,7 @@ ap.add_argument("--dir", default="/tmp/slc-bench",
 ap.add_argument("--systems", default=",".join(SYSTEMS))
 ap.add_argument("--no-build", action="store_true")
 ap.add_argument("--out", help="also write the markdown report here")
+ap.add_argument("--from-raw", help="render the report from a saved bench-raw.txt")
 ap.add_argument("--quiet-load", type=float, default=0,
                 help="before each repetition wait until the 1-min load is below this")
 ap.add_argument("--quiet-wait", type=float, default=300,
