@@ -302,10 +302,10 @@ def main():
     goal("W5 slc_scan_match streaming vs streaming bandwidth",
          ratio(get("slotcache", "W5matchstream", "GB_per_s"), bw), 0.8, True,
          "slot GB/s / BW")
-    goal("W1 bulk load vs LMDB NOSYNC|WRITEMAP",
+    goal("W1 bulk load vs LMDB NOSYNC\\|WRITEMAP",
          ratio(get("slotcache", "W1", "ops_per_s"), get("lmdb", "W1", "ops_per_s")),
          3, True, "op/s ratio")
-    goal("W2 upsert commits vs LMDB NOSYNC|WRITEMAP",
+    goal("W2 upsert commits vs LMDB NOSYNC\\|WRITEMAP",
          ratio(get("slotcache", "W2", "ops_per_s"), get("lmdb", "W2", "ops_per_s")),
          2, True, "op/s ratio")
     goal("W6 durable commit vs LMDB default sync",
