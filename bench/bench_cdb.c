@@ -15,7 +15,7 @@
 
 static const char *SYS = "tinycdb";
 
-__attribute__((noinline, noclone)) void hot_load(struct cdb_make *m, const brec *r,
+BHOT void hot_load(struct cdb_make *m, const brec *r,
                                         uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
@@ -23,7 +23,7 @@ __attribute__((noinline, noclone)) void hot_load(struct cdb_make *m, const brec 
             bdie("cdb_make_add: %s", strerror(errno));
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_get_hit(struct cdb *db,
+BHOT uint64_t hot_get_hit(struct cdb *db,
                                                const uint8_t *keys,
                                                uint64_t count)
 {
@@ -41,7 +41,7 @@ __attribute__((noinline, noclone)) uint64_t hot_get_hit(struct cdb *db,
     return sum;
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_get_miss(struct cdb *db,
+BHOT uint64_t hot_get_miss(struct cdb *db,
                                                 const uint8_t *keys,
                                                 uint64_t count)
 {
@@ -51,7 +51,7 @@ __attribute__((noinline, noclone)) uint64_t hot_get_miss(struct cdb *db,
     return misses;
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_iter(struct cdb *db, uint64_t *entries)
+BHOT uint64_t hot_iter(struct cdb *db, uint64_t *entries)
 {
     unsigned pos;
     uint64_t count = 0, sum = 0, seen = 0;

@@ -64,14 +64,14 @@ static void put(MDB_txn *t, MDB_dbi dbi, const brec *r)
     check(mdb_put(t, dbi, &k, &v, 0), "mdb_put");
 }
 
-__attribute__((noinline, noclone)) void hot_load(MDB_txn *t, MDB_dbi dbi,
+BHOT void hot_load(MDB_txn *t, MDB_dbi dbi,
                                         const brec *r, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         put(t, dbi, &r[i]);
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_get_hit(MDB_txn *t, MDB_dbi dbi,
+BHOT uint64_t hot_get_hit(MDB_txn *t, MDB_dbi dbi,
                                                const uint8_t *keys,
                                                uint64_t count)
 {
@@ -90,7 +90,7 @@ __attribute__((noinline, noclone)) uint64_t hot_get_hit(MDB_txn *t, MDB_dbi dbi,
     return sum;
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_get_miss(MDB_txn *t, MDB_dbi dbi,
+BHOT uint64_t hot_get_miss(MDB_txn *t, MDB_dbi dbi,
                                                 const uint8_t *keys,
                                                 uint64_t count)
 {
@@ -103,7 +103,7 @@ __attribute__((noinline, noclone)) uint64_t hot_get_miss(MDB_txn *t, MDB_dbi dbi
 }
 
 /* Full cursor walk with the W5 predicate; matches are copied out. */
-__attribute__((noinline, noclone)) uint64_t hot_iter(MDB_txn *t, MDB_dbi dbi,
+BHOT uint64_t hot_iter(MDB_txn *t, MDB_dbi dbi,
                                             uint64_t *entries)
 {
     MDB_cursor *cur;
@@ -131,7 +131,7 @@ __attribute__((noinline, noclone)) uint64_t hot_iter(MDB_txn *t, MDB_dbi dbi,
     return count + sum;
 }
 
-__attribute__((noinline, noclone)) void hot_upsert(MDB_env *env, MDB_dbi dbi,
+BHOT void hot_upsert(MDB_env *env, MDB_dbi dbi,
                                           const brec *r, uint64_t commits,
                                           uint64_t ops, double *lat)
 {

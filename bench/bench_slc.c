@@ -34,7 +34,7 @@ static void check(int rc, const char *what)
 
 /* ---- Timed loops -------------------------------------------------------- */
 
-__attribute__((noinline, noclone)) void hot_load(slc_writer *w, const brec *r,
+BHOT void hot_load(slc_writer *w, const brec *r,
                                         uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
@@ -42,12 +42,12 @@ __attribute__((noinline, noclone)) void hot_load(slc_writer *w, const brec *r,
               "slc_put");
 }
 
-__attribute__((noinline, noclone)) void hot_bulk_commit(slc_writer *w)
+BHOT void hot_bulk_commit(slc_writer *w)
 {
     check(slc_commit(w), "slc_commit");
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_get_hit(slc_cache *c,
+BHOT uint64_t hot_get_hit(slc_cache *c,
                                                const uint8_t *keys,
                                                uint64_t count)
 {
@@ -63,7 +63,7 @@ __attribute__((noinline, noclone)) uint64_t hot_get_hit(slc_cache *c,
     return sum;
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_get_miss(slc_cache *c,
+BHOT uint64_t hot_get_miss(slc_cache *c,
                                                 const uint8_t *keys,
                                                 uint64_t count)
 {
@@ -78,7 +78,7 @@ __attribute__((noinline, noclone)) uint64_t hot_get_miss(slc_cache *c,
 
 /* The batched lookup (libslotcache extension), chunks of 1024 keys. */
 #define MANY 1024
-__attribute__((noinline, noclone)) uint64_t hot_get_many(slc_cache *c,
+BHOT uint64_t hot_get_many(slc_cache *c,
                                                 const uint8_t *keys,
                                                 uint64_t count)
 {
@@ -118,7 +118,7 @@ static int visit(const slc_entry *e, void *p)
     return 0;
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_scan_snapshot(slc_cache *c)
+BHOT uint64_t hot_scan_snapshot(slc_cache *c)
 {
     acc a = {0, 0};
     slc_scan_opts o = {filter, NULL, 0, 0, 0};
@@ -126,7 +126,7 @@ __attribute__((noinline, noclone)) uint64_t hot_scan_snapshot(slc_cache *c)
     return a.count + a.sum;
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_scan_stream(slc_cache *c)
+BHOT uint64_t hot_scan_stream(slc_cache *c)
 {
     acc a = {0, 0};
     slc_scan_opts o = {filter, NULL, SLC_SCAN_STREAMING, 0, 0};
@@ -139,14 +139,14 @@ __attribute__((noinline, noclone)) uint64_t hot_scan_stream(slc_cache *c)
 static const uint8_t match_zero[1] = {0};
 static const slc_index_match match0 = {0, 1, match_zero, NULL};
 
-__attribute__((noinline, noclone)) uint64_t hot_match_snapshot(slc_cache *c)
+BHOT uint64_t hot_match_snapshot(slc_cache *c)
 {
     acc a = {0, 0};
     check(slc_scan_match(c, &match0, NULL, visit, &a), "slc_scan_match");
     return a.count + a.sum;
 }
 
-__attribute__((noinline, noclone)) uint64_t hot_match_stream(slc_cache *c)
+BHOT uint64_t hot_match_stream(slc_cache *c)
 {
     acc a = {0, 0};
     slc_scan_opts o = {NULL, NULL, SLC_SCAN_STREAMING, 0, 0};
@@ -156,7 +156,7 @@ __attribute__((noinline, noclone)) uint64_t hot_match_stream(slc_cache *c)
 
 /* W2 and W6 commit loop: `commits` sessions of `ops` upserts; per-commit
  * latencies into lat (may be NULL). */
-__attribute__((noinline, noclone)) void hot_upsert(slc_cache *c, const brec *r,
+BHOT void hot_upsert(slc_cache *c, const brec *r,
                                           uint64_t commits, uint64_t ops,
                                           double *lat)
 {

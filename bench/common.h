@@ -20,6 +20,14 @@
 #define B_VALUE (8 + B_INDEX) /* revision then index, for the KV peers */
 #define B_SEED UINT64_C(0x5EED5107CAC4E001)
 
+/* Timed loops: never inlined or cloned, so callgrind can find them by
+ * name (clang has no noclone and does not clone these). */
+#if defined(__clang__)
+#define BHOT __attribute__((noinline))
+#else
+#define BHOT __attribute__((noinline, noclone))
+#endif
+
 /* Sizes of one run; presets "default" and "small". */
 typedef struct bconf {
     uint64_t n;          /* W1 entries */
