@@ -238,11 +238,13 @@ typedef struct slc_entry {
     uint64_t slot_id;
 } slc_entry;
 
-/* filter: nonzero keeps the entry. It sees a private copy of the slot that
- * may be torn (mixed from two commits) when a writer publishes meanwhile;
+/* filter: nonzero keeps the entry. Its pointers are borrowed from the
+ * mapping, valid only during the call, and may be torn (mixed from two
+ * commits, even changing while it runs) when a writer publishes meanwhile;
  * the library then discards the result and retries, so a filter may run more
  * than once per slot and must not keep the pointers or have side effects
- * that matter.
+ * that matter. (A library built with ThreadSanitizer passes a private copy
+ * instead, so in-process writers and filters never race under TSan.)
  * visit: called for each delivered entry, whose pointers are valid only
  * during the call. A nonzero return stops the scan and is returned by the
  * slc_scan* call unchanged. */

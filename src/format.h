@@ -104,13 +104,27 @@ SLC__HIDDEN uint32_t slc__crc32c(const void *data, size_t len);
 SLC__HIDDEN uint32_t slc__crc32c_portable(const void *data, size_t len);
 
 /* FNV-1a 64 over `len` bytes (SLC1 5.3). */
-static inline uint64_t slc__fnv1a64(const void *data, size_t len)
+static inline uint64_t slc__fnv1a64_n(const uint8_t *p, size_t len)
 {
-    const uint8_t *p = (const uint8_t *)data;
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < len; i++)
         h = (h ^ p[i]) * 0x100000001b3ull;
     return h;
+}
+static inline uint64_t slc__fnv1a64(const void *data, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    /* Common key sizes get a fully unrolled copy (constant trip count). */
+    switch (len) {
+    case 8:
+        return slc__fnv1a64_n(p, 8);
+    case 16:
+        return slc__fnv1a64_n(p, 16);
+    case 32:
+        return slc__fnv1a64_n(p, 32);
+    default:
+        return slc__fnv1a64_n(p, len);
+    }
 }
 
 #endif

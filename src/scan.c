@@ -1,10 +1,10 @@
-/* slc_scan, slc_scan_prefix, slc_scan_range.
+/* slc_scan, slc_scan_prefix, slc_scan_range, slc_scan_match.
  *
- * One walker serves all three: it visits slot ids [lo, hi) in either
- * direction, copies each live slot out of the mapping (key words first, so a
- * key predicate can reject before the rest is read), applies the key
- * predicate and the caller's filter to the copy, counts `offset`, and hands
- * each result to a sink:
+ * One walker serves all of them: it visits slot ids [lo, hi) in either
+ * direction and rejects as early and as cheaply as it can: meta and the
+ * built-in index match on the mapping, then (key predicates only) a copy of
+ * the key words, then the caller's filter on the slot in place; only what
+ * passes, after `offset`, is copied out whole and handed to a sink:
  *   - snapshot: copies go into a growing buffer (one record per kept match,
  *     plus one scratch record) and are visited only after the generation is
  *     confirmed unchanged; a moved generation restarts the gather;
@@ -21,6 +21,19 @@
 #include "cache.h"
 
 #define KNOWN_SCAN_FLAGS (SLC_SCAN_REVERSE | SLC_SCAN_STREAMING)
+
+/* Filters read borrowed mapping bytes, except in ThreadSanitizer builds of
+ * the library (see filter_keeps). */
+#if defined(__SANITIZE_THREAD__)
+#define FILTER_ON_COPY 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FILTER_ON_COPY 1
+#endif
+#endif
+#ifndef FILTER_ON_COPY
+#define FILTER_ON_COPY 0
+#endif
 #define STACK_RECORD 4096u
 
 /* Key predicate. */
@@ -268,6 +281,42 @@ static int stream_out(scan *s, walk *wk)
     return WALK_DONE;
 }
 
+/* The record the current slot is copied into: the next result (snapshot)
+ * or the single scratch record (streaming). NULL: SLC_ENOMEM in wk->rc. */
+static uint8_t *next_record(scan *s, walk *wk, int streaming)
+{
+    if (streaming)
+        return record(s, 0);
+    int rc = reserve(s, wk->stack);
+    if (rc) {
+        wk->rc = rc;
+        return NULL;
+    }
+    return record(s, s->count);
+}
+
+/* Does the caller's filter keep the live slot `id`? It reads the slot in
+ * place (SLC1 11.1 allows borrowed, possibly torn filter input; a torn
+ * verdict is discarded with the attempt). Library builds with
+ * ThreadSanitizer hand it the copy in `r` instead, so that an in-process
+ * writer's stores never meet the filter's plain loads. */
+static int filter_keeps(const scan *s, const uint8_t *slot, uint64_t id,
+                        uint8_t *r, size_t copied)
+{
+    slc_entry e;
+    if (FILTER_ON_COPY) {
+        slc__copy_out(r + copied, slot + copied, s->c->slot_size - copied);
+        memcpy(r + s->c->slot_size, &id, 8);
+        entry_of(s, r, &e);
+    } else {
+        e.key = slot + 8;
+        e.revision = (int64_t)slc__ld(slot + s->c->rev_off);
+        e.index = s->c->index_size ? slot + s->c->index_off : NULL;
+        e.slot_id = id;
+    }
+    return s->o->filter(&e, s->o->filter_ctx) != 0;
+}
+
 static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
 {
     slc_cache *c = s->c;
@@ -275,6 +324,9 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     int reverse = (o->flags & SLC_SCAN_REVERSE) != 0;
     int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
     int bounded = bounded_walk(s);
+    /* Key bytes are needed before the filter for key predicates and for
+     * the order checks of bounded walks. */
+    int keyed = bounded || s->kp.kind != KEY_ALL;
     size_t key_part = 8 + slc__align8(c->key_size);
     uint64_t skipped = 0;
     /* Bounded walks: the previous key, first the lowest (highest) key. */
@@ -306,47 +358,55 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
         if (!bounded && (!(meta & SLC__META_USED) ||
                          (s->im.words && !match_slot(&s->im, slot))))
             continue;
-        if (!streaming) {
-            int rc = reserve(s, wk->stack);
-            if (rc) {
-                wk->rc = rc;
+        uint8_t *r = NULL;
+        size_t copied = 0;
+        if (keyed) {
+            if (!(r = next_record(s, wk, streaming)))
                 return WALK_ERROR;
+            slc__copy_out(r, slot, key_part);
+            memcpy(r, &meta, 8); /* the meta that was judged */
+            copied = key_part;
+            int in = key_ok(s, r + 8);
+            if (bounded && !in) {
+                /* Tombstones keep their keys, so they are checked too. */
+                wk->rc = slc__fail(SLC_ECORRUPT,
+                                   "ordered keys: slot %" PRIu64
+                                   " is out of key order",
+                                   id);
+                return WALK_IMPOSSIBLE;
             }
+            if (bounded &&
+                key_step(prev, r + 8, key_words, last_mask, reverse)) {
+                wk->rc = slc__fail(SLC_ECORRUPT,
+                                   "ordered keys: slot %" PRIu64
+                                   " is out of key order with its neighbour",
+                                   id);
+                return WALK_IMPOSSIBLE;
+            }
+            if (!(meta & SLC__META_USED) || !in ||
+                (bounded && s->im.words && !match_slot(&s->im, slot)))
+                continue;
         }
-        uint8_t *r = record(s, streaming ? 0 : s->count);
-        slc__copy_out(r, slot, key_part);
-        memcpy(r, &meta, 8); /* the meta that was judged */
-        int in = key_ok(s, r + 8);
-        if (bounded && !in) {
-            /* Tombstones keep their keys, so they are checked too. */
-            wk->rc = slc__fail(SLC_ECORRUPT,
-                               "ordered keys: slot %" PRIu64
-                               " is out of key order",
-                               id);
-            return WALK_IMPOSSIBLE;
-        }
-        if (bounded && key_step(prev, r + 8, key_words, last_mask, reverse)) {
-            wk->rc = slc__fail(SLC_ECORRUPT,
-                               "ordered keys: slot %" PRIu64
-                               " is out of key order with its neighbour",
-                               id);
-            return WALK_IMPOSSIBLE;
-        }
-        if (!(meta & SLC__META_USED) || !in ||
-            (bounded && s->im.words && !match_slot(&s->im, slot)))
-            continue;
-        slc__copy_out(r + key_part, slot + key_part, c->slot_size - key_part);
-        memcpy(r + c->slot_size, &id, 8);
         if (o->filter) {
-            slc_entry e;
-            entry_of(s, r, &e);
-            if (!o->filter(&e, o->filter_ctx))
+            if (FILTER_ON_COPY && !r) {
+                if (!(r = next_record(s, wk, streaming)))
+                    return WALK_ERROR;
+            }
+            int keep = filter_keeps(s, slot, id, r, copied);
+            if (FILTER_ON_COPY)
+                copied = c->slot_size;
+            if (!keep)
                 continue;
         }
         if (skipped < o->offset) {
             skipped++;
             continue;
         }
+        if (!r && !(r = next_record(s, wk, streaming)))
+            return WALK_ERROR;
+        slc__copy_out(r + copied, slot + copied, c->slot_size - copied);
+        memcpy(r, &meta, 8);
+        memcpy(r + c->slot_size, &id, 8);
         if (streaming) {
             int w = stream_out(s, wk);
             if (w != WALK_DONE)
