@@ -447,6 +447,15 @@ static int open_existing(slc_cache *c, const slc_options *o,
                    c->fd, 0);
     if (m == MAP_FAILED)
         return slc__fail_sys("mmap", c->path);
+    if (o->flags & SLC_WRITEBACK_SYNC) {
+        /* No readahead: faults then map small page-cache folios, and an
+         * msync writes back the pages a commit changed rather than whole
+         * large folios (about 1 MB per changed slot measured on ext4; W6 in
+         * docs/benchmarks.md). Readers without Sync mode keep readahead. */
+        int saved = errno;
+        (void)madvise(m, (size_t)required, MADV_RANDOM);
+        errno = saved;
+    }
     c->map = m;
     c->map_len = (size_t)required;
     c->key_size = h.key_size;

@@ -1,4 +1,4 @@
-/* Page-aligned msync. Linux accepts unaligned lengths but not unaligned
+/* Page-aligned msync, and prefaulting for big commits. Linux accepts unaligned lengths but not unaligned
  * starts, macOS neither; pages are 16 KiB on Apple Silicon, so the size is
  * asked for, never assumed. */
 #include "writeback.h"
@@ -9,17 +9,48 @@
 #include <unistd.h>
 
 
+#if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels say EINVAL */
+#endif
+
+/* Whole pages of the mapping around [off, off+len), clipped to it. */
+static void page_span(const slc_cache *c, uint64_t off, uint64_t len,
+                      uint64_t *start, uint64_t *end)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (off > c->map_len)
+        off = c->map_len;
+    if (len > c->map_len - off)
+        len = c->map_len - off;
+    *start = off / page * page;
+    *end = off + len;
+}
+
+void slc__prefault(const slc_cache *c, uint64_t off, uint64_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    uint64_t start, end;
+    page_span(c, off, len, &start, &end);
+    if (end > start) {
+        int saved = errno;
+        (void)madvise(c->map + start, (size_t)(end - start),
+                      MADV_POPULATE_WRITE);
+        errno = saved;
+    }
+#else
+    (void)c;
+    (void)off;
+    (void)len;
+#endif
+}
+
 void slc__sync_range(const slc_cache *c, uint64_t off, uint64_t len,
                      slc__writeback *wb)
 {
     if (len == 0 || off >= c->map_len)
         return;
-    if (len > c->map_len - off)
-        len = c->map_len - off;
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t start = off / page * page;
-    uint64_t end = off + len;
-    end = end > c->map_len ? c->map_len : end;
+    uint64_t start, end;
+    page_span(c, off, len, &start, &end);
     if (msync(c->map + start, (size_t)(end - start), MS_SYNC) < 0 &&
         !wb->failed) {
         wb->failed = 1;

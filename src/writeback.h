@@ -17,6 +17,12 @@ typedef struct slc__writeback {
 SLC__HIDDEN void slc__sync_range(const slc_cache *c, uint64_t off,
                                  uint64_t len, slc__writeback *wb);
 
+/* Fault in, writable, the pages of [off, off+len) before the odd window, so
+ * a large commit does not take one page fault per page while readers wait.
+ * Advice only: failures (old kernels without MADV_POPULATE_WRITE) are
+ * ignored. */
+SLC__HIDDEN void slc__prefault(const slc_cache *c, uint64_t off, uint64_t len);
+
 /* SLC_EWRITEBACK with detail if any barrier failed, else SLC_OK. */
 SLC__HIDDEN int slc__writeback_status(const slc__writeback *wb,
                                       const char *what);
