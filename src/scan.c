@@ -35,6 +35,8 @@
 #define FILTER_ON_COPY 0
 #endif
 #define STACK_RECORD 4096u
+/* Snapshot gathers re-read the generation this often (in slots). */
+#define GEN_CHECK_EVERY 4096u
 
 /* Key predicate. */
 enum { KEY_ALL, KEY_PREFIX, KEY_RANGE };
@@ -317,6 +319,36 @@ static int filter_keeps(const scan *s, const uint8_t *slot, uint64_t id,
     return s->o->filter(&e, s->o->filter_ctx) != 0;
 }
 
+/* The hot loop of unbounded walks: from step n up to `stop`, the first
+ * step whose slot is live and passes the built-in match, or whose meta has
+ * reserved bits (the caller reports it); `stop` if none. Dead and rejected
+ * slots cost one or two word loads each. */
+static uint64_t skip_rejects(const scan *s, uint64_t lo, uint64_t hi,
+                             uint64_t n, uint64_t stop, int reverse)
+{
+    const slc_cache *c = s->c;
+    const index_match *m = &s->im;
+    if (m->words == 1) {
+        uint32_t off = m->off[0];
+        uint64_t mask = m->mask[0], value = m->value[0];
+        for (; n < stop; n++) {
+            const uint8_t *p = slc__slot(c, reverse ? hi - 1 - n : lo + n);
+            uint64_t meta = slc__ld(p);
+            if (meta == SLC__META_USED ? (slc__ld(p + off) & mask) == value
+                                       : meta != 0)
+                return n;
+        }
+        return n;
+    }
+    for (; n < stop; n++) {
+        const uint8_t *p = slc__slot(c, reverse ? hi - 1 - n : lo + n);
+        uint64_t meta = slc__ld(p);
+        if (meta == SLC__META_USED ? !m->words || match_slot(m, p) : meta != 0)
+            return n;
+    }
+    return n;
+}
+
 static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
 {
     slc_cache *c = s->c;
@@ -338,13 +370,25 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     if (bounded)
         memset(prev, reverse ? 0xff : 0, key_words * 8);
     uint64_t n, delivered = 0; /* walk step of the last delivery */
+    uint64_t total = hi - lo, next_check = GEN_CHECK_EVERY;
     s->count = 0;
-    for (n = 0; n < hi - lo; n++) {
+    for (n = 0; n < total; n++) {
+        /* A snapshot that a commit already spoiled is abandoned early. */
+        if (n >= next_check) {
+            if (!streaming && slc__ld(c->gen) != wk->g1)
+                return WALK_MOVED;
+            next_check = n + GEN_CHECK_EVERY;
+        }
+        if (!bounded) {
+            uint64_t stop = total < next_check ? total : next_check;
+            n = skip_rejects(s, lo, hi, n, stop, reverse);
+            if (n == stop) {
+                n--; /* the loop's n++ resumes at stop */
+                continue;
+            }
+        }
         uint64_t id = reverse ? hi - 1 - n : lo + n;
         const uint8_t *slot = slc__slot(c, id);
-        /* A snapshot that a commit already spoiled is abandoned early. */
-        if (!streaming && (n & 4095) == 4095 && slc__ld(c->gen) != wk->g1)
-            return WALK_MOVED;
         uint64_t meta = slc__ld(slot);
         if (meta & ~(uint64_t)SLC__META_USED) {
             wk->rc = slc__fail(SLC_ECORRUPT,
