@@ -40,8 +40,11 @@ ROWS = [
     ("W5iter", "GB_per_s", True, "full iteration + filter, peers (GB/s equiv.)"),
     ("W5snap", "Mentries_per_s", True, "scan, snapshot (M entries/s)"),
     ("W5iter", "Mentries_per_s", True, "iteration, peers (M entries/s)"),
-    ("W6", "median_commit_us", False, "durable commit of 10 upserts, median (us)"),
-    ("W6", "bytes_written_per_commit", False, "  W6 bytes written to storage per commit"),
+    ("W6", "median_commit_us", False, "durable commit of 10 upserts, durable store, median (us)"),
+    ("W6", "bytes_written_per_commit", False, "  W6 bytes written per commit"),
+    ("W6load", "ops_per_s", True, "  W6 store: durable load, one session/txn, untimed in W6 (op/s)"),
+    ("W6mixed", "median_commit_us", False, "W6mixed: durable commits on the W1 store loaded without sync, median (us)"),
+    ("W6mixed", "bytes_written_per_commit", False, "  W6mixed bytes written per commit"),
     ("W7idle", "reads_per_s", True, "2 reader processes, no writer (get/s)"),
     ("W7", "reads_per_s", True, "2 readers, writer 1 commit/ms (get/s)"),
     ("W7", "commits_per_s", True, "writer commits achieved (commit/s)"),
@@ -60,7 +63,8 @@ LIMIT_ROWS = [
 # with each other).
 CHECKED = {"W1": "W1", "W2": "W2", "W3": "W3", "W4": "W4", "W3batch": "W3",
            "W3many": "W3", "W5matchsnap": "W5", "W5matchstream": "W5",
-           "W5snap": "W5", "W5stream": "W5", "W5iter": "W5", "W5": "W5"}
+           "W5snap": "W5", "W5stream": "W5", "W5iter": "W5", "W5": "W5",
+           "W6load": "W6load"}
 
 
 def sh(cmd):
@@ -308,7 +312,7 @@ def main():
     goal("W2 upsert commits vs LMDB NOSYNC\\|WRITEMAP",
          ratio(get("slotcache", "W2", "ops_per_s"), get("lmdb", "W2", "ops_per_s")),
          2, True, "op/s ratio")
-    goal("W6 durable commit vs LMDB default sync",
+    goal("W6 durable commit vs LMDB default sync (durable stores)",
          ratio(get("lmdb", "W6", "median_commit_us"),
                get("slotcache", "W6", "median_commit_us")),
          1, True, "lmdb median / slotcache median")
