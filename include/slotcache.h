@@ -122,6 +122,11 @@ typedef struct slc_writer slc_writer; /* one write session */
 #define SLC_ORDERED_KEYS (1u << 0)   /* create/expect ordered-keys mode */
 #define SLC_WRITEBACK_SYNC (1u << 1) /* msync barriers in commit/invalidate */
 #define SLC_NO_LOCK (1u << 2)        /* no lock file: caller serialises */
+/* Extension: open an existing file for reading only (O_RDONLY, PROT_READ):
+ * never creates or initialises a file, never creates the lock file, and
+ * slc_begin_write / slc_invalidate on the handle are SLC_EINVAL. For
+ * readers without write permission and for inspection tools. */
+#define SLC_READ_ONLY (1u << 3)
 
 /* Open options. Zero-initialise and set the fields. user_version is the
  * caller's schema version: bump it when the meaning of the index bytes
@@ -133,7 +138,8 @@ typedef struct slc_options {
     uint64_t user_version;  /* must equal the file's */
     uint64_t slot_capacity; /* >= 1 to create; 0 = accept an existing file's */
     uint32_t flags;         /* SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC |
-                               SLC_NO_LOCK; other bits -> SLC_EINVAL */
+                               SLC_NO_LOCK | SLC_READ_ONLY; other bits ->
+                               SLC_EINVAL */
 } slc_options;
 
 /* Open the cache at `path`, creating it when missing (needs slot_capacity
@@ -145,8 +151,10 @@ typedef struct slc_options {
  * header, crashed writer), SLC_EINVALIDATED, SLC_EBUSY (creation or an odd
  * generation while another process or handle holds the lock), SLC_ENOMEM,
  * SLC_ESYS (errno kept). A file that fails validation is never modified.
- * Unless SLC_NO_LOCK, "<path>.lock" is created (never removed). The file
- * is opened read-write. *out is NULL on failure. Any thread. */
+ * Unless SLC_NO_LOCK or SLC_READ_ONLY, "<path>.lock" is created (never
+ * removed). The file
+ * is opened read-write (read-only with SLC_READ_ONLY). *out is NULL on
+ * failure. Any thread. */
 SLC_API int slc_open(const char *path, const slc_options *opts,
                      slc_cache **out);
 
@@ -154,7 +162,8 @@ SLC_API int slc_open(const char *path, const slc_options *opts,
  * ordered flag) into `opts` without opening it for use: for tools that open
  * files they did not create. flags is SLC_ORDERED_KEYS or 0. Applies the
  * same header checks as slc_open except the comparison with options and
- * the bucket sample; never creates or changes the file. An empty (0-byte)
+ * the bucket sample; never creates or changes any file (not even the lock
+ * file; it needs only read permission). An empty (0-byte)
  * file has no configuration: SLC_EINVAL; a missing one is SLC_ESYS
  * (ENOENT). `opts` is written only on success. */
 SLC_API int slc_read_options(const char *path, slc_options *opts);

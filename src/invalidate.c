@@ -15,6 +15,9 @@ int slc_invalidate(slc_cache *c)
 {
     if (!c)
         return slc__fail(SLC_EINVAL, "slc_invalidate: NULL cache");
+    if (c->open_flags & SLC_READ_ONLY)
+        return slc__fail(SLC_EINVAL, "slc_invalidate: handle opened with "
+                                     "SLC_READ_ONLY");
     int lock_fd;
     int rc = slc__exclusive_acquire(c, &lock_fd);
     if (rc)

@@ -131,20 +131,23 @@ int slc__handle_writers_open(slc_cache *c)
     return open;
 }
 
-int slc__lock_open(const char *lock_path, int *fd_out)
+int slc__lock_open(const char *lock_path, int create, int *fd_out)
 {
+    int flags = O_CLOEXEC | O_NOFOLLOW | (create ? O_RDWR | O_CREAT : O_RDONLY);
     int fd = -1;
     do
-        fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = open(lock_path, flags, 0600);
     while (fd < 0 && errno == EINTR);
-    if (fd < 0)
-        return slc__fail_sys("open lock file", lock_path);
     *fd_out = fd;
+    if (fd < 0 && !(errno == ENOENT && !create))
+        return slc__fail_sys("open lock file", lock_path);
     return SLC_OK;
 }
 
 int slc__lock_try(int fd, const char *lock_path)
 {
+    if (fd < 0)
+        return SLC_OK;
     int r;
     do
         r = flock(fd, LOCK_EX | LOCK_NB);
@@ -177,7 +180,7 @@ int slc__exclusive_acquire(slc_cache *c, int *lock_fd)
     if (!c->lock_path)
         return SLC_OK;
     int fd = -1;
-    rc = slc__lock_open(c->lock_path, &fd);
+    rc = slc__lock_open(c->lock_path, 1, &fd);
     if (rc == SLC_OK) {
         rc = slc__lock_try(fd, c->lock_path);
         if (rc)

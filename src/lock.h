@@ -8,10 +8,14 @@
 
 #include "cache.h"
 
-/* Open (creating, 0600) the lock file: O_RDWR|O_CLOEXEC|O_NOFOLLOW. */
-SLC__HIDDEN int slc__lock_open(const char *lock_path, int *fd_out);
+/* Open the lock file O_CLOEXEC|O_NOFOLLOW: with `create`, O_RDWR|O_CREAT
+ * (0600); without, O_RDONLY, and a missing file gives *fd_out = -1 and
+ * SLC_OK - no writer that locks can be active on a file whose lock file
+ * does not exist (writers create it and it is never removed). */
+SLC__HIDDEN int slc__lock_open(const char *lock_path, int create, int *fd_out);
 
-/* Non-blocking exclusive flock: SLC_OK, SLC_EBUSY or SLC_ESYS. */
+/* Non-blocking exclusive flock: SLC_OK, SLC_EBUSY or SLC_ESYS. fd -1 (no
+ * lock file) is SLC_OK: nobody holds it. */
 SLC__HIDDEN int slc__lock_try(int fd, const char *lock_path);
 
 /* Unlock and close; errno is preserved. fd < 0 is a no-op. */

@@ -25,7 +25,8 @@
 #include "sizing.h"
 #include "validate.h"
 
-#define KNOWN_OPEN_FLAGS (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK)
+#define KNOWN_OPEN_FLAGS                                                       \
+    (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK | SLC_READ_ONLY)
 /* Buckets checked at open (SLC1 10.7 G): a fixed run from bucket 0, one or
  * two pages, independent of the file size. */
 #define SAMPLE_BUCKETS 32u
@@ -220,8 +221,8 @@ static void copy_header(const uint8_t *map, uint8_t raw[SLC__HEADER_SIZE])
 /* 10.6: the generation stayed odd. With locking, whoever gets the lock and
  * still sees odd knows the writer died: corruption. */
 static int odd_generation(const uint8_t *map, const char *path,
-                          const char *lock_path, const struct stat *st,
-                          uint8_t raw[SLC__HEADER_SIZE])
+                          const char *lock_path, int create,
+                          const struct stat *st, uint8_t raw[SLC__HEADER_SIZE])
 {
     uint64_t g = slc__ld(map + SLC__OFF_GENERATION);
     if (!lock_path)
@@ -235,7 +236,7 @@ static int odd_generation(const uint8_t *map, const char *path,
                          "process is active",
                          g);
     int fd = -1;
-    int rc = slc__lock_open(lock_path, &fd);
+    int rc = slc__lock_open(lock_path, create, &fd);
     if (rc)
         return rc;
     rc = slc__lock_try(fd, lock_path);
@@ -262,8 +263,8 @@ static int odd_generation(const uint8_t *map, const char *path,
 
 /* Steps 6-7: map the header, check identification, take a stable copy. */
 static int read_header(int fd, const char *path, const char *lock_path,
-                       const struct stat *st, uint8_t raw[SLC__HEADER_SIZE],
-                       slc__header *h)
+                       int create, const struct stat *st,
+                       uint8_t raw[SLC__HEADER_SIZE], slc__header *h)
 {
     void *m = mmap(NULL, SLC__HEADER_SIZE, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
@@ -285,7 +286,7 @@ static int read_header(int fd, const char *path, const char *lock_path,
         }
     }
     if (rc == SLC_OK && !stable)
-        rc = odd_generation(map, path, lock_path, st, raw);
+        rc = odd_generation(map, path, lock_path, create, st, raw);
     munmap(m, SLC__HEADER_SIZE);
     if (rc == SLC_OK)
         slc__header_decode(raw, h);
@@ -386,11 +387,11 @@ static int shorter_than_header(const slc__header *h, const struct stat *st)
  * only when no initialiser holds the writer lock: held, SLC_EBUSY (retry);
  * free, the header is read again under the lock and judged. */
 static int recheck_locked(int fd, const char *path, const char *lock_path,
-                          const slc_options *o, struct stat *st,
+                          int create, const slc_options *o, struct stat *st,
                           slc__header *h, uint64_t *required)
 {
     int lock_fd = -1;
-    int rc = slc__lock_open(lock_path, &lock_fd);
+    int rc = slc__lock_open(lock_path, create, &lock_fd);
     if (rc)
         return rc;
     rc = slc__lock_try(lock_fd, lock_path);
@@ -420,16 +421,18 @@ static int recheck_locked(int fd, const char *path, const char *lock_path,
 }
 
 /* Steps 6-8: read and judge the header of a file of >= 256 bytes. */
+/* `create`: whether lock-file probes may create a missing lock file (not
+ * for read-only opens and slc_read_options, which never create files). */
 static int validate_file(int fd, const char *path, const char *lock_path,
-                         const slc_options *o, struct stat *st,
+                         int create, const slc_options *o, struct stat *st,
                          slc__header *h, uint64_t *required)
 {
     uint8_t raw[SLC__HEADER_SIZE];
-    int rc = read_header(fd, path, lock_path, st, raw, h);
+    int rc = read_header(fd, path, lock_path, create, st, raw, h);
     if (!rc)
         rc = judge(raw, h, o, st, required);
     if (rc == SLC_ECORRUPT && lock_path && shorter_than_header(h, st))
-        rc = recheck_locked(fd, path, lock_path, o, st, h, required);
+        rc = recheck_locked(fd, path, lock_path, create, o, st, h, required);
     return rc;
 }
 
@@ -440,10 +443,13 @@ static int open_existing(slc_cache *c, const slc_options *o,
     slc__header h;
     uint64_t required = 0;
     struct stat stv = *st_found, *st = &stv;
-    int rc = validate_file(c->fd, c->path, c->lock_path, o, st, &h, &required);
+    int readonly = (o->flags & SLC_READ_ONLY) != 0;
+    int rc = validate_file(c->fd, c->path, c->lock_path, !readonly, o, st, &h,
+                           &required);
     if (rc)
         return rc;
-    void *m = mmap(NULL, (size_t)required, PROT_READ | PROT_WRITE, MAP_SHARED,
+    void *m = mmap(NULL, (size_t)required,
+                   readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
                    c->fd, 0);
     if (m == MAP_FAILED)
         return slc__fail_sys("mmap", c->path);
@@ -476,11 +482,11 @@ static int open_existing(slc_cache *c, const slc_options *o,
     return sample_buckets(c);
 }
 
-static int open_file(const char *path, int *fd_out)
+static int open_file(const char *path, int readonly, int *fd_out)
 {
     int fd = -1;
     do
-        fd = open(path, O_RDWR | O_CLOEXEC);
+        fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     *fd_out = fd;
     if (fd < 0 && errno != ENOENT)
@@ -503,9 +509,14 @@ static void lock_drop(int lock_fd)
 static int find_or_make(slc_cache *c, const slc_options *o,
                         const slc__layout *l, int lock_fd, struct stat *st)
 {
-    int rc = open_file(c->path, &c->fd);
+    int readonly = (o->flags & SLC_READ_ONLY) != 0;
+    int rc = open_file(c->path, readonly, &c->fd);
     if (rc)
         return rc;
+    if (c->fd < 0 && readonly) {
+        errno = ENOENT;
+        return slc__fail_sys("open (read-only opens never create)", c->path);
+    }
     if (c->fd < 0) { /* missing: create under the lock */
         if (o->slot_capacity == 0)
             return slc__fail(SLC_EINVAL,
@@ -513,7 +524,7 @@ static int find_or_make(slc_cache *c, const slc_options *o,
                              c->path);
         if (lock_fd >= 0 && (rc = slc__lock_try(lock_fd, c->lock_path)))
             return rc;
-        rc = open_file(c->path, &c->fd); /* another creator may have won */
+        rc = open_file(c->path, 0, &c->fd); /* another creator may have won */
         if (rc == SLC_OK && c->fd < 0)
             rc = create_file(c->path, l, o, &c->fd);
         lock_drop(lock_fd);
@@ -522,6 +533,10 @@ static int find_or_make(slc_cache *c, const slc_options *o,
     }
     if ((rc = stat_fd(c->fd, c->path, st)))
         return rc;
+    if (st->st_size == 0 && readonly)
+        return slc__fail(SLC_EINVAL,
+                         "%s is empty: a read-only open does not initialise",
+                         c->path);
     if (st->st_size == 0) { /* pre-created empty file: initialise in place */
         if (o->slot_capacity == 0)
             return slc__fail(SLC_EINVAL,
@@ -578,8 +593,8 @@ int slc_open(const char *path, const slc_options *opts, slc_cache **out)
 
     int lock_fd = -1;
     struct stat st;
-    if (c->lock_path)
-        rc = slc__lock_open(c->lock_path, &lock_fd);
+    if (c->lock_path && !(opts->flags & SLC_READ_ONLY))
+        rc = slc__lock_open(c->lock_path, 1, &lock_fd);
     if (!rc)
         rc = find_or_make(c, opts, &layout, lock_fd, &st);
     if (!rc)
@@ -636,7 +651,7 @@ int slc_read_options(const char *path, slc_options *opts)
     slc__header h;
     uint64_t required;
     if (!rc)
-        rc = validate_file(fd, path, lock_path, NULL, &st, &h, &required);
+        rc = validate_file(fd, path, lock_path, 0, NULL, &st, &h, &required);
     int saved = errno;
     close(fd);
     free(lock_path);

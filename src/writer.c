@@ -135,6 +135,9 @@ int slc_begin_write(slc_cache *c, slc_writer **out)
     if (!c || !out)
         return slc__fail(SLC_EINVAL, "slc_begin_write: NULL %s",
                          !c ? "cache" : "out");
+    if (c->open_flags & SLC_READ_ONLY)
+        return slc__fail(SLC_EINVAL, "slc_begin_write: handle opened with "
+                                     "SLC_READ_ONLY");
     int lock_fd;
     int rc = slc__exclusive_acquire(c, &lock_fd);
     if (rc)

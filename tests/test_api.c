@@ -123,7 +123,7 @@ static void args_open(void **state)
     assert_int_equal(slc_open(f->path, NULL, &c), SLC_EINVAL);
     assert_int_equal(slc_open(f->path, &o, NULL), SLC_EINVAL);
     assert_int_equal(slc_open("", &o, &c), SLC_EINVAL);
-    static const uint32_t bad_flags[] = {1u << 3, 1u << 8, 1u << 31};
+    static const uint32_t bad_flags[] = {1u << 4, 1u << 8, 1u << 31};
     for (size_t i = 0; i < 3; i++) {
         o.flags = bad_flags[i];
         c = (slc_cache *)(uintptr_t)1;
