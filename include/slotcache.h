@@ -152,9 +152,8 @@ typedef struct slc_options {
  * generation while another process or handle holds the lock), SLC_ENOMEM,
  * SLC_ESYS (errno kept). A file that fails validation is never modified.
  * Unless SLC_NO_LOCK or SLC_READ_ONLY, "<path>.lock" is created (never
- * removed). The file
- * is opened read-write (read-only with SLC_READ_ONLY). *out is NULL on
- * failure. Any thread. */
+ * removed). The file is opened read-write (read-only with SLC_READ_ONLY).
+ * *out is NULL on failure. Any thread. */
 SLC_API int slc_open(const char *path, const slc_options *opts,
                      slc_cache **out);
 
