@@ -155,9 +155,14 @@ static int finish_output(int code)
     return code;
 }
 
-static int open_or_report(args *a, slc_cache **c, slc_options *o)
+/* Commands that only read open with SLC_READ_ONLY: no lock file is made
+ * and a file the user may only read can still be inspected. */
+enum { FOR_READING = SLC_READ_ONLY, FOR_WRITING = 0 };
+
+static int open_or_report(args *a, uint32_t mode, slc_cache **c,
+                          slc_options *o)
 {
-    int rc = open_existing(a->path, a->open_flags, c, o);
+    int rc = open_existing(a->path, a->open_flags | mode, c, o);
     return rc ? report(a->path, rc) : 0;
 }
 
@@ -223,7 +228,7 @@ static int cmd_info(args *a)
 {
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_READING, &c, &o);
     if (code)
         return code;
     slc_stat s;
@@ -322,7 +327,7 @@ static int cmd_verify(args *a)
 {
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_READING, &c, &o);
     if (code)
         return code;
     int rc = slc_verify(c);
@@ -352,7 +357,7 @@ static int cmd_get(args *a)
 {
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_READING, &c, &o);
     if (code)
         return code;
     uint8_t key[SLC_MAX_KEY_SIZE];
@@ -405,7 +410,7 @@ static int cmd_put(args *a)
         return fail(EXIT_USAGE, "missing REV after KEY");
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_WRITING, &c, &o);
     if (code)
         return code;
     uint8_t key[SLC_MAX_KEY_SIZE], udata[SLC_USER_DATA_SIZE] = {0};
@@ -458,7 +463,7 @@ static int cmd_del(args *a)
 {
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_WRITING, &c, &o);
     if (code)
         return code;
     uint8_t key[SLC_MAX_KEY_SIZE];
@@ -521,7 +526,7 @@ static int cmd_scan(args *a)
         return fail(EXIT_USAGE, "--bits/--key-offset too large");
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_READING, &c, &o);
     if (code)
         return code;
     uint8_t pat[SLC_MAX_KEY_SIZE], lo[SLC_MAX_KEY_SIZE], hi[SLC_MAX_KEY_SIZE];
@@ -611,7 +616,7 @@ static int cmd_dump(args *a)
 {
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_READING, &c, &o);
     if (code)
         return code;
     slc_stat s;
@@ -1061,7 +1066,7 @@ static int cmd_stats(args *a)
 {
     slc_cache *c;
     slc_options o;
-    int code = open_or_report(a, &c, &o);
+    int code = open_or_report(a, FOR_READING, &c, &o);
     if (code)
         return code;
     slc_stat s;

@@ -608,6 +608,21 @@ class Invalidate(CliTest):
                          path + " was already invalidated\n")
 
 
+class ReadOnly(CliTest):
+    def test_read_commands_create_no_lock_file(self):
+        """Reading commands open with SLC_READ_ONLY: no FILE.lock appears."""
+        path = self.make("r.slc", 2, 1, 10)
+        self.load_text(path, "put 0001 5 aa\n")
+        os.remove(path + ".lock")
+        self.assertEqual(self.ok("get", path, "0001"), "0001 5 aa\n")
+        for cmd in ("info", "verify", "stats", "dump"):
+            self.ok(cmd, path)
+        self.ok("scan", path, "--count")
+        self.assertFalse(os.path.exists(path + ".lock"))
+        self.ok("put", path, "0002", "6", "bb")  # writers make it again
+        self.assertTrue(os.path.exists(path + ".lock"))
+
+
 class Stats(CliTest):
     def test_histogram_matches_file(self):
         """Without deletes the estimate is the file's real table."""
