@@ -40,6 +40,13 @@ static inline uint8_t *slc__bucket(const slc_cache *c, uint64_t i)
     return c->buckets + i * SLC__BUCKET_SIZE;
 }
 
+/* The state field, from the word it shares with header_crc32c (relaxed:
+ * speculative until the caller's generation check). */
+static inline uint32_t slc__state_now(const slc_cache *c)
+{
+    return (uint32_t)(slc__ld(c->map + SLC__OFF_HEADER_CRC) >> 32);
+}
+
 /* Copy the 256 header bytes under the reader rule (SLC1 7.6) with the 7.7
  * retries, then check state and the 3.10 counter invariants on the stable
  * copy: SLC_OK, SLC_EBUSY, SLC_EINVALIDATED, SLC_EINCOMPATIBLE (unknown

@@ -179,10 +179,7 @@ static int probe_from(const slc_cache *c, const uint64_t *kw, uint64_t h,
                 if (slc__slot_key_equals(c, s, kw)) {
                     uint64_t meta = slc__ld(s);
                     if (meta & ~(uint64_t)SLC__META_USED)
-                        return slc__fail(SLC_ECORRUPT,
-                                         "slot %" PRIu64 " meta 0x%" PRIx64
-                                         " has reserved bits set",
-                                         id, meta);
+                        return slc__bad_meta(id, meta);
                     if (!(meta & SLC__META_USED))
                         return slc__fail(SLC_ECORRUPT,
                                          "bucket %" PRIu64
@@ -211,7 +208,7 @@ int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
 /* State and slot_highwater at the start of a read attempt. */
 static int attempt_header(const slc_cache *c, uint64_t *hw)
 {
-    uint32_t state = (uint32_t)(slc__ld(c->map + SLC__OFF_HEADER_CRC) >> 32);
+    uint32_t state = slc__state_now(c);
     *hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
     int rc = slc__check_state(state);
     if (rc == SLC_OK && *hw > c->slot_capacity)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "validate.h"
 
 #define KNOWN_SCAN_FLAGS (SLC_SCAN_REVERSE | SLC_SCAN_STREAMING)
 
@@ -391,10 +392,7 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
         const uint8_t *slot = slc__slot(c, id);
         uint64_t meta = slc__ld(slot);
         if (meta & ~(uint64_t)SLC__META_USED) {
-            wk->rc = slc__fail(SLC_ECORRUPT,
-                               "slot %" PRIu64 " meta 0x%" PRIx64
-                               " has reserved bits set",
-                               id, meta);
+            wk->rc = slc__bad_meta(id, meta);
             return WALK_IMPOSSIBLE;
         }
         /* Unbounded walks reject on the mapping, before copying anything;
@@ -494,7 +492,7 @@ static int run(scan *s)
         wk.g1 = slc__ld_acquire(c->gen);
         if (wk.g1 & 1)
             continue;
-        uint32_t state = (uint32_t)(slc__ld(c->map + SLC__OFF_HEADER_CRC) >> 32);
+        uint32_t state = slc__state_now(c);
         uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
         if (streaming && !slc__read_stable(c->gen, wk.g1))
             continue;

@@ -34,18 +34,34 @@ int slc__validate_ident(const slc__header *h)
     return SLC_OK;
 }
 
-int slc__validate_stable(const uint8_t raw[SLC__HEADER_SIZE],
-                         const slc__header *h)
+int slc__validate_crc(const uint8_t raw[SLC__HEADER_SIZE],
+                      const slc__header *h)
 {
-    if (h->state > SLC__STATE_INVALIDATED)
-        return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32,
-                         h->state);
     uint32_t crc = slc__header_crc(raw);
     if (crc != h->header_crc32c)
         return slc__fail(SLC_ECORRUPT,
                          "header crc32c mismatch: stored 0x%08" PRIx32
                          ", computed 0x%08" PRIx32,
                          h->header_crc32c, crc);
+    return SLC_OK;
+}
+
+int slc__bad_meta(uint64_t id, uint64_t meta)
+{
+    return slc__fail(SLC_ECORRUPT,
+                     "slot %" PRIu64 " meta 0x%" PRIx64 " has reserved bits set",
+                     id, meta);
+}
+
+int slc__validate_stable(const uint8_t raw[SLC__HEADER_SIZE],
+                         const slc__header *h)
+{
+    if (h->state > SLC__STATE_INVALIDATED)
+        return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32,
+                         h->state);
+    int rc = slc__validate_crc(raw, h);
+    if (rc)
+        return rc;
     if (h->state == SLC__STATE_INVALIDATED)
         return slc__fail(SLC_EINVALIDATED, "cache file was invalidated");
     return SLC_OK;

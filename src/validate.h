@@ -16,6 +16,13 @@ SLC__HIDDEN int slc__validate_ident(const slc__header *h);
 SLC__HIDDEN int slc__validate_stable(const uint8_t raw[SLC__HEADER_SIZE],
                                      const slc__header *h);
 
+/* C alone: the stored header_crc32c against the image `raw`. */
+SLC__HIDDEN int slc__validate_crc(const uint8_t raw[SLC__HEADER_SIZE],
+                                  const slc__header *h);
+
+/* SLC_ECORRUPT for slot `id` whose meta word has reserved bits set. */
+SLC__HIDDEN int slc__bad_meta(uint64_t id, uint64_t meta);
+
 /* E: the file's configuration against the caller's options. */
 SLC__HIDDEN int slc__validate_config(const slc__header *h,
                                      const slc_options *o);

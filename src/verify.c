@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "validate.h"
 
 /* Fields that never change after creation (SLC1 3.2) against the values
  * open validated and cached: a change means someone rewrote the header. */
@@ -81,10 +82,7 @@ static int check_slots(const slc_cache *c, uint64_t hw, uint64_t live_count)
         const uint8_t *s = slc__slot(c, id);
         uint64_t meta = slc__ld(s);
         if (meta & ~(uint64_t)SLC__META_USED)
-            return slc__fail(SLC_ECORRUPT,
-                             "slot %" PRIu64 " meta 0x%" PRIx64
-                             " has reserved bits set",
-                             id, meta);
+            return slc__bad_meta(id, meta);
         live += meta & SLC__META_USED;
         slc__copy_out(key, s + 8, key_area);
         if (meta & SLC__META_USED) {
@@ -236,11 +234,8 @@ int slc_verify(slc_cache *c)
         slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
         slc__header_decode(raw, &h);
         rc = slc__check_state(h.state);
-        if (!rc && slc__header_crc(raw) != h.header_crc32c)
-            rc = slc__fail(SLC_ECORRUPT,
-                           "header crc32c mismatch: stored 0x%08" PRIx32
-                           ", computed 0x%08" PRIx32,
-                           h.header_crc32c, slc__header_crc(raw));
+        if (!rc)
+            rc = slc__validate_crc(raw, &h);
         if (!rc)
             rc = check_fixed_fields(c, &h);
         if (!rc)

@@ -119,13 +119,8 @@ static int exclusive_header(slc_cache *c, slc__header *h, int *odd)
     int rc = slc__check_state(h->state);
     if (rc)
         return rc;
-    uint32_t crc = slc__header_crc(raw);
-    if (crc != h->header_crc32c)
-        return slc__fail(SLC_ECORRUPT,
-                         "header crc32c mismatch: stored 0x%08" PRIx32
-                         ", computed 0x%08" PRIx32,
-                         h->header_crc32c, crc);
-    return slc__check_counters(c, h);
+    rc = slc__validate_crc(raw, h);
+    return rc ? rc : slc__check_counters(c, h);
 }
 
 int slc_begin_write(slc_cache *c, slc_writer **out)
@@ -379,14 +374,18 @@ int slc_delete(slc_writer *w, const void *key, size_t key_len, int *existed)
     return SLC_OK;
 }
 
+/* User-header staging needs an open session on a file not invalidated. */
+static int user_header_open(const slc_writer *w)
+{
+    int rc = writer_gone(w);
+    return rc ? rc : slc__check_state(slc__state_now(w->c));
+}
+
 int slc_set_user_flags(slc_writer *w, uint64_t user_flags)
 {
     if (!w)
         return slc__fail(SLC_EINVAL, "slc_set_user_flags: NULL writer");
-    int rc = writer_gone(w);
-    if (!rc)
-        rc = slc__check_state(
-            (uint32_t)(slc__ld(w->c->map + SLC__OFF_HEADER_CRC) >> 32));
+    int rc = user_header_open(w);
     if (rc)
         return rc;
     w->user_flags = user_flags;
@@ -399,10 +398,7 @@ int slc_set_user_data(slc_writer *w, const uint8_t user_data[64])
     if (!w || !user_data)
         return slc__fail(SLC_EINVAL, "slc_set_user_data: NULL %s",
                          !w ? "writer" : "user_data");
-    int rc = writer_gone(w);
-    if (!rc)
-        rc = slc__check_state(
-            (uint32_t)(slc__ld(w->c->map + SLC__OFF_HEADER_CRC) >> 32));
+    int rc = user_header_open(w);
     if (rc)
         return rc;
     memcpy(w->user_data, user_data, 64);
