@@ -20,8 +20,10 @@
 #include "common.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "format.h"
 #include "sizing.h"
@@ -68,7 +70,7 @@ static uint64_t fh_slot_size(uint64_t ks, uint64_t is)
 static int fh_ref_options(const slc_options *o)
 {
     if (o->flags & ~(uint32_t)(SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC |
-                               SLC_NO_LOCK))
+                               SLC_NO_LOCK | SLC_READ_ONLY))
         return SLC_EINVAL;
     if (o->key_size < 1 || o->key_size > SLC_MAX_KEY_SIZE ||
         o->index_size > SLC_MAX_INDEX_SIZE)
@@ -157,8 +159,9 @@ static int fh_ref_open(const fh_file *f, const slc_options *o)
     int rc = fh_ref_options(o);
     if (rc)
         return rc;
-    if (f->len == 0)
-        return o->slot_capacity ? SLC_OK : SLC_EINVAL;
+    if (f->len == 0) /* initialised in place, never by a read-only open */
+        return o->slot_capacity && !(o->flags & SLC_READ_ONLY) ? SLC_OK
+                                                               : SLC_EINVAL;
     if (!fh_ref_ad(f, (o->flags & SLC_NO_LOCK) != 0, &rc))
         return rc;
     const uint8_t *h = f->img;
@@ -368,7 +371,7 @@ static slc_options fh_options(const uint8_t *h, uint8_t c0, uint8_t c1)
     if (c0 & 0x20)
         o.flags |= SLC_NO_LOCK;
     if (c0 & 0x80) {
-        switch (c1 % 8) {
+        switch (c1 % 9) {
         case 0: o.key_size++; break;
         case 1: o.index_size++; break;
         case 2: o.user_version++; break;
@@ -376,7 +379,8 @@ static slc_options fh_options(const uint8_t *h, uint8_t c0, uint8_t c1)
         case 4: o.flags ^= SLC_ORDERED_KEYS; break;
         case 5: o.key_size = c1 >> 3; break;
         case 6: o.flags |= 1u << (3 + (c1 >> 3) % 29); break;
-        default: o.flags |= SLC_WRITEBACK_SYNC; break;
+        case 7: o.flags |= SLC_WRITEBACK_SYNC; break;
+        default: o.flags |= SLC_READ_ONLY; break;
         }
     }
     /* The empty-file case initialises: keep what it would create small. */
@@ -397,6 +401,15 @@ static void fh_check_unchanged(const char *path, const fh_file *f,
              "%s changed the file (size %llu, was %llu)", what,
              (unsigned long long)size, (unsigned long long)f->len);
     free(got);
+}
+
+/* slc_read_options, read-only and lock-free opens create no lock file. */
+static int fh_lock_exists(const char *path)
+{
+    char lock[4096];
+    int n = snprintf(lock, sizeof lock, "%s.lock", path);
+    FZ_CHECK(n > 0 && (size_t)n < sizeof lock, "path too long");
+    return access(lock, F_OK) == 0;
 }
 
 static void fh_check_open(slc_cache *c, const uint8_t *h)
@@ -490,12 +503,16 @@ int fz_header_one(const uint8_t *data, size_t size)
     int rrc = slc_read_options(path, &ro);
     FZ_RC(rrc, fh_ref_read_options(&f), "read_options");
     fh_check_unchanged(path, &f, "read_options");
+    FZ_CHECK(!fh_lock_exists(path), "read_options created a lock file");
 
     /* slc_open with options from the header. */
     slc_options o = fh_options(img, c[0], c[1]);
     slc_cache *cache = NULL;
     int orc = slc_open(path, &o, &cache);
     FZ_RC(orc, fh_ref_open(&f, &o), "open");
+    if (o.flags & (SLC_READ_ONLY | SLC_NO_LOCK))
+        FZ_CHECK(!fh_lock_exists(path), "open with flags 0x%x made a lock file",
+                 o.flags);
     if (f.len == 0) {
         /* Initialised in place: a new file, nothing more to compare. */
         FZ_RC(slc_close(cache), SLC_OK, "close");
@@ -518,6 +535,7 @@ int fz_header_one(const uint8_t *data, size_t size)
                                                             : 0u),
                  "read_options differs from the header");
         ro.flags |= (c[0] & 0x20) ? SLC_NO_LOCK : 0;
+        ro.flags |= (c[1] & 0x80) ? SLC_READ_ONLY : 0;
         if (c[0] & 0x40)
             ro.slot_capacity = 0;
         cache = NULL;

@@ -114,16 +114,17 @@ static slc_options fo_options(const uint8_t *h, const uint8_t *c)
     o.flags = (fz_le32(h + 0x1C) & 1) ? SLC_ORDERED_KEYS : 0;
     switch (c[0] & 3) {
     case 2:
-        switch (c[1] % 9) {
+        switch (c[1] % 10) {
         case 0: o.key_size++; break;
         case 1: o.index_size ^= 1; break;
         case 2: o.user_version++; break;
         case 3: o.slot_capacity++; break;
         case 4: o.flags ^= SLC_ORDERED_KEYS; break;
         case 5: o.key_size = 0; break;
-        case 6: o.flags |= 1u << 3; break;
+        case 6: o.flags |= 1u << 4; break; /* unknown */
         case 7: o.slot_capacity = SLC_MAX_SLOT_CAPACITY + 1ull; break;
-        default: o.key_size = SLC_MAX_KEY_SIZE + 1; break;
+        case 8: o.key_size = SLC_MAX_KEY_SIZE + 1; break;
+        default: o.flags |= SLC_READ_ONLY; break;
         }
         break;
     case 3:
@@ -137,6 +138,8 @@ static slc_options fo_options(const uint8_t *h, const uint8_t *c)
         o.flags |= SLC_NO_LOCK;
     if (c[0] & 8)
         o.flags |= SLC_WRITEBACK_SYNC;
+    if ((c[0] & 3) < 2 && (c[1] & 0xC0) == 0xC0)
+        o.flags |= SLC_READ_ONLY; /* PROT_READ mapping, no writes */
     return o;
 }
 
@@ -683,6 +686,8 @@ int fz_open_one(const uint8_t *data, size_t size)
     int rc = slc_open(path, &o, &h);
     if (flen == 0) { /* initialised in place, or refused: not hostile */
         FZ_CHECK(rc == SLC_OK || rc == SLC_EINVAL, "open empty: %d", rc);
+        FZ_CHECK(!(o.flags & SLC_READ_ONLY) || rc == SLC_EINVAL,
+                 "a read-only open initialised an empty file");
         FZ_RC(slc_close(h), SLC_OK, "close");
         goto out;
     }
@@ -718,7 +723,15 @@ int fz_open_one(const uint8_t *data, size_t size)
              "open accepted a file shorter than its layout");
     fo_reads(&f, c);
     fo_check_bytes(path, bytes, flen, "reads");
-    if (c[0] & 0x20) {
+    int rdonly = (o.flags & SLC_READ_ONLY) != 0;
+    if (rdonly) { /* no session and no invalidation through this handle */
+        slc_writer *w = NULL;
+        FZ_RC(slc_begin_write(h, &w), SLC_EINVAL, "begin_write read-only");
+        FZ_CHECK(w == NULL, "read-only begin_write left a writer");
+        FZ_RC(slc_invalidate(h), SLC_EINVAL, "invalidate read-only");
+        fo_check_bytes(path, bytes, flen, "read-only handle");
+    }
+    if ((c[0] & 0x20) && !rdonly) {
         fo_write(&f, path, c);
         /* Later steps work on what is now in the file. */
         size_t l2;
@@ -730,7 +743,7 @@ int fz_open_one(const uint8_t *data, size_t size)
         f.bytes = bytes;
         f.gen = fz_le64(bytes + 0x40);
     }
-    if (c[0] & 0x40) {
+    if ((c[0] & 0x40) && !rdonly) {
         rc = slc_invalidate(h);
         FZ_RC(rc, SLC_OK, "invalidate");
         uint8_t *was = bytes;

@@ -57,6 +57,7 @@ static struct op_model {
     int invalidated;
     /* Handles and the one writer object. */
     slc_cache *h[2];
+    int ro[2]; /* handle opened with SLC_READ_ONLY */
     slc_writer *w;
     int wh;      /* handle the writer came from */
     int w_ended; /* commit ran: only slc_writer_close is allowed */
@@ -258,6 +259,8 @@ static uint32_t op_open_flags(uint8_t b)
     uint32_t f = M.ordered ? SLC_ORDERED_KEYS : 0;
     if (b & 1)
         f |= SLC_NO_LOCK;
+    if ((b & 0x30) == 0x30)
+        f |= SLC_READ_ONLY;
     if ((b & 0x0E) == 0x0E)
         f |= SLC_WRITEBACK_SYNC; /* msync on tmpfs: cheap, but keep it rare */
     return f;
@@ -291,6 +294,18 @@ static void op_create(const uint8_t c[5])
     if (c[4] & 1) { /* a pre-created empty file is initialised in place */
         FZ_CHECK(fz_write_file(path, NULL, 0, 0) == 0, "create empty file");
     }
+    if (o.flags & SLC_READ_ONLY) { /* which never creates or initialises */
+        slc_cache *tmp = (slc_cache *)&M;
+        int rc = slc_open(path, &o, &tmp);
+        if (c[4] & 1) {
+            FZ_RC(rc, SLC_EINVAL, "read-only open of an empty file");
+        } else {
+            FZ_RC(rc, SLC_ESYS, "read-only open of a missing file");
+            FZ_CHECK(errno == ENOENT, "read-only open: errno %d", errno);
+        }
+        FZ_CHECK(tmp == NULL, "failed open left *out set");
+        o.flags &= ~SLC_READ_ONLY;
+    }
     if (c[4] & 2) { /* capacity 0 cannot create or initialise */
         slc_options z = o;
         z.slot_capacity = 0;
@@ -306,6 +321,7 @@ static void op_create(const uint8_t c[5])
     }
     FZ_RC(slc_open(path, &o, &M.h[0]), SLC_OK, "create");
     FZ_CHECK(M.h[0], "create: no handle");
+    M.ro[0] = 0;
 }
 
 /* ---- Writer ------------------------------------------------------------- */
@@ -334,6 +350,11 @@ static int op_begin(int i)
         return 0;
     slc_writer *w = (slc_writer *)&M; /* must be reset */
     int rc = slc_begin_write(M.h[i], &w);
+    if (M.ro[i]) { /* checked before the registry */
+        FZ_RC(rc, SLC_EINVAL, "begin_write on a read-only handle");
+        FZ_CHECK(w == NULL, "failed begin_write left *out set");
+        return M.w != NULL;
+    }
     if (M.w && !M.w_ended) {
         FZ_RC(rc, SLC_EBUSY, "begin_write while a writer is active");
         FZ_CHECK(w == NULL, "failed begin_write left *out set");
@@ -985,6 +1006,10 @@ static void op_invalidate(uint8_t sel)
         FZ_RC(rc, SLC_EINVAL, "invalidate NULL");
         return;
     }
+    if (M.ro[i]) {
+        FZ_RC(rc, SLC_EINVAL, "invalidate on a read-only handle");
+        return;
+    }
     if (M.w && !M.w_ended) {
         FZ_RC(rc, SLC_EBUSY, "invalidate with an active writer");
         return;
@@ -1040,6 +1065,7 @@ static void op_open(int i, uint8_t v, uint8_t fl)
     FZ_RC(slc_open(op_file(), &o, &c), want, "reopen");
     FZ_CHECK((want == SLC_OK) == (c != NULL), "open result and handle disagree");
     M.h[i] = c;
+    M.ro[i] = (o.flags & SLC_READ_ONLY) != 0;
 }
 
 static void op_reopen(uint8_t sel, uint8_t v, uint8_t fl)
