@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 LOWER_IS_BETTER = ("ns_per_op", "median_commit_us", "ms", "busy_reads",
-                   "bytes_written_per_commit")
+                   "bytes_written_per_commit", "device_bytes_per_commit")
 
 ap = argparse.ArgumentParser(description=__doc__,
                              formatter_class=argparse.RawDescriptionHelpFormatter)

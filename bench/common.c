@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -374,4 +375,29 @@ uint64_t bio_write_bytes(void)
     if (f)
         fclose(f);
     return (uint64_t)v;
+}
+
+uint64_t bdev_write_bytes(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    unsigned want_ma = major(st.st_dev), want_mi = minor(st.st_dev);
+    FILE *f = fopen("/proc/diskstats", "r");
+    char line[512];
+    unsigned long long sectors = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned ma, mi;
+        unsigned long long x, w;
+        char name[64];
+        if (sscanf(line, "%u %u %63s %llu %llu %llu %llu %llu %llu %llu", &ma,
+                   &mi, name, &x, &x, &x, &x, &x, &x, &w) == 10 &&
+            ma == want_ma && mi == want_mi) {
+            sectors = w;
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    return (uint64_t)sectors * 512u;
 }

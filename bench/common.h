@@ -165,8 +165,16 @@ typedef struct bw7 {
 void bw7_run(const bconf *c, const char *sys, const bw7 *ops, int writer);
 
 /* Bytes this process has caused to be written to storage
- * (/proc/self/io write_bytes; 0 where unavailable). */
+ * (/proc/self/io write_bytes; 0 where unavailable). The kernel counts them
+ * when a page-cache folio is dirtied, a whole folio at a time: a 4 KiB
+ * pwrite into a 2 MiB folio counts 2 MiB, although writeback then sends
+ * only its dirty blocks to the device (an mmap store dirties the whole
+ * folio, and all of it is written). */
 uint64_t bio_write_bytes(void);
+/* Bytes written to the block device that holds `path` so far
+ * (/proc/diskstats sectors written x 512; 0 where unavailable). Whole
+ * device: includes every other process's writes. */
+uint64_t bdev_write_bytes(const char *path);
 
 /* Time. */
 double bnow(void);
