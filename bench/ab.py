@@ -59,7 +59,7 @@ for k in keys:
           f"{'yes' if better else 'no'} |")
 bad = [k for k, s in sums.items() if len(s) > 1 and k[2] not in ("ms",)
        and k[1] not in ("W1open", "W1stage", "W1commit", "W7", "W7idle", "W6",
-                        "W6mixed")]
+                        "W6mixed", "W6fifo", "W6load")]
 if bad:
     print("\nchecksums differ between A and B (or across reps):", bad)
     sys.exit(1)

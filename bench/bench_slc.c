@@ -342,11 +342,13 @@ static void w2(ctx *x)
 
 /* The timed part of W6 and W6mixed: 100 durable commits of 10 updates on a
  * SLC_WRITEBACK_SYNC handle; median latency and storage bytes per commit. */
-static void w6_commits(ctx *x, slc_cache *sc, const char *w)
+static void w6_commits(ctx *x, slc_cache *sc, const char *w,
+                       uint64_t stream)
 {
     const bconf *c = x->c;
     uint64_t count = c->w6_commits * c->w6_ops;
-    brec *r = brecs_seq(c->n, count, 6, 0, INT64_C(1) << 40);
+    brec *r = brecs_seq(c->n, count, stream, 0,
+                        (INT64_C(1) << 40) + (int64_t)stream * (INT64_C(1) << 32));
     double *lat = calloc(c->w6_commits, sizeof *lat);
     uint64_t io0 = bio_write_bytes(), dev0 = bdev_write_bytes(c->dir);
     hot_upsert(sc, r, c->w6_commits, c->w6_ops, lat);
@@ -401,7 +403,15 @@ static void w6(ctx *x)
     uint64_t live;
     check(slc_len(sc, &live), "slc_len");
     bresult(SYS, "W6load", "ops_per_s", (double)c->n / t, "op/s", live);
-    w6_commits(x, sc, "W6");
+    w6_commits(x, sc, "W6", 6);
+    /* W6fifo, not a goal: the same kind of commits (another 100) with the
+     * process at SCHED_FIFO, so that on a busy machine the time a commit
+     * waits for a CPU after each disk flush is left out; shows how much of
+     * W6 is the storage and how much the scheduler. */
+    if (brt_enter() == 0) {
+        w6_commits(x, sc, "W6fifo", 16);
+        brt_leave();
+    }
     check(slc_close(sc), "slc_close");
     unlink(path);
     char *lock = bpath(x->dir, "w6.slc.lock");
@@ -424,7 +434,7 @@ static void w6_mixed(ctx *x)
     fsync_path(x->path);
     slc_cache *sc;
     check(slc_open(x->path, &o, &sc), "slc_open (sync)");
-    w6_commits(x, sc, "W6mixed");
+    w6_commits(x, sc, "W6mixed", 6);
     check(slc_close(sc), "slc_close");
 }
 

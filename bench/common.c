@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -400,4 +401,16 @@ uint64_t bdev_write_bytes(const char *path)
     if (f)
         fclose(f);
     return (uint64_t)sectors * 512u;
+}
+
+int brt_enter(void)
+{
+    struct sched_param sp = {.sched_priority = 1};
+    return sched_setscheduler(0, SCHED_FIFO, &sp) == 0 ? 0 : -1;
+}
+
+void brt_leave(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    (void)sched_setscheduler(0, SCHED_OTHER, &sp);
 }

@@ -176,6 +176,13 @@ uint64_t bio_write_bytes(void);
  * device: includes every other process's writes. */
 uint64_t bdev_write_bytes(const char *path);
 
+/* W6fifo: run the calling process as SCHED_FIFO (priority 1) so that a
+ * commit waking from a disk flush gets its CPU back at once, even when
+ * other processes keep both CPUs busy; 0 on success, -1 when not permitted
+ * (no CAP_SYS_NICE). brt_leave returns to SCHED_OTHER. */
+int brt_enter(void);
+void brt_leave(void);
+
 /* Time. */
 double bnow(void);
 
