@@ -45,7 +45,7 @@ ROWS = [
     ("W6", "device_bytes_per_commit", False, "  W6 bytes the disk wrote per commit (all processes)"),
     ("W6fifo", "median_commit_us", False, "  W6fifo: the same at SCHED_FIFO (no wait for a CPU after a flush), median (us)"),
     ("W6fifo", "device_bytes_per_commit", False, "  W6fifo bytes the disk wrote per commit"),
-    ("W6load", "ops_per_s", True, "  W6 store: durable load, one session/txn, untimed in W6 (op/s)"),
+    ("W6load", "ops_per_s", True, "  W6 store: durable load, one session/txn, not in W6 times (op/s)"),
     ("W6mixed", "median_commit_us", False, "W6mixed: same commits on the W1 store (loaded without sync), median (us)"),
     ("W6mixed", "bytes_written_per_commit", False, "  W6mixed bytes dirtied per commit"),
     ("W6mixed", "device_bytes_per_commit", False, "  W6mixed bytes the disk wrote per commit"),
