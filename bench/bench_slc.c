@@ -317,6 +317,17 @@ static void whatif(ctx *x)
     t = bmedian(ts, (size_t)c->w5_passes);
     bresult("whatif", "W5", "GB_per_s",
             (double)ss.slot_highwater * ss.slot_size / t / 1e9, "GB/s", sum);
+    for (int p = 0; p < c->w5_passes; p++) {
+        acc a = {0, 0};
+        t0 = bnow();
+        if (!whatif_scan_callback(map, filter, visit, &a))
+            bdie("whatif: callback scan met a commit");
+        ts[p] = bnow() - t0;
+        sum = a.count + a.sum;
+    }
+    t = bmedian(ts, (size_t)c->w5_passes);
+    bresult("whatif", "W5callback", "GB_per_s",
+            (double)ss.slot_highwater * ss.slot_size / t / 1e9, "GB/s", sum);
     free(ts);
     munmap((void *)map, (size_t)st.st_size);
     close(fd);

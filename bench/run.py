@@ -68,7 +68,7 @@ LIMIT_ROWS = [
 CHECKED = {"W1": "W1", "W2": "W2", "W3": "W3", "W4": "W4", "W3batch": "W3",
            "W3many": "W3", "W5matchsnap": "W5", "W5matchstream": "W5",
            "W5snap": "W5", "W5stream": "W5", "W5iter": "W5", "W5": "W5",
-           "W6load": "W6load"}
+           "W6load": "W6load", "W5callback": "W5"}
 
 
 def sh(cmd):
@@ -322,7 +322,8 @@ def main():
          1, True, "lmdb median / slotcache median")
     wi = [("W3", "ns_per_op", "get hit, specialised for 16-byte keys (ns)"),
           ("W3batch", "ns_per_op", "get hit, groups of 16 with prefetch (ns)"),
-          ("W5", "GB_per_s", "scan + filter reading meta and index[0] (GB/s)")]
+          ("W5", "GB_per_s", "scan + filter reading meta and index[0] (GB/s)"),
+          ("W5callback", "GB_per_s", "scan with a filter callback per live slot, on the mapping (GB/s)")]
     if any(("whatif", w, m) in med for w, m, _ in wi):
         L.append("What the format allows (bench/whatif.c, same file and "
                  "keys, not library code; evidence for the proposals):")
@@ -331,7 +332,8 @@ def main():
         L.append("|---|---|---|")
         eq = {"W3": ("slotcache", "W3", "ns_per_op"),
               "W3batch": ("slotcache", "W3", "ns_per_op"),
-              "W5": ("slotcache", "W5stream", "GB_per_s")}
+              "W5": ("slotcache", "W5matchstream", "GB_per_s"),
+              "W5callback": ("slotcache", "W5stream", "GB_per_s")}
         for w, m, d in wi:
             if ("whatif", w, m) in med:
                 L.append(f"| {d} | {fmt(med[('whatif', w, m)])} | "

@@ -190,3 +190,34 @@ uint64_t whatif_scan(const uint8_t *map)
             return count + sum;
     }
 }
+
+uint64_t whatif_scan_callback(const uint8_t *map, slc_filter_fn filter,
+                              slc_visit_fn visit, void *vctx)
+{
+    uint64_t g1 = ld_acq(map + OFF_GENERATION);
+    uint64_t hw = ld(map + OFF_SLOT_HIGHWATER);
+    uint64_t cap = (ld(map + OFF_BUCKETS_OFFSET) - 256) / 64;
+    if (g1 & 1)
+        return 0;
+    if (hw > cap)
+        hw = cap;
+    const uint8_t *s = map + 256;
+    for (uint64_t i = 0; i < hw; i++, s += 64) {
+        if (ld(s) != 1)
+            continue;
+        slc_entry e = {s + 8, (int64_t)ld(s + 24), s + 32, i};
+        if (!filter(&e, NULL))
+            continue;
+        uint64_t rec[8];
+        for (int w = 0; w < 8; w++)
+            rec[w] = ld(s + 8 * w);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (ld(map + OFF_GENERATION) != g1)
+            return 0; /* streaming: a commit landed, stop */
+        const uint8_t *r = (const uint8_t *)rec;
+        slc_entry c = {r + 8, (int64_t)rec[3], r + 32, i};
+        if (visit(&c, vctx))
+            break;
+    }
+    return 1;
+}
