@@ -21,7 +21,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N, GETS, W2C, W2OPS = 100000, 100000, 100, 100
 ARGS = ["--n", str(N), "--gets", str(GETS), "--w2-commits", str(W2C),
-        "--w5-passes", "1", "--only", "W3,W4,W5,W2"]
+        "--w5-passes", "1", "--only", "W3,W4,W5,W2,whatif"]
 BINARY = {"slotcache": "bench_slc", "lmdb": "bench_lmdb", "tinycdb": "bench_cdb"}
 # function -> (row label, operations it performs)
 FUNCS = [
@@ -36,6 +36,12 @@ FUNCS = [
     ("hot_upsert", "put + commit, 100 per commit (W2), per op", W2C * W2OPS),
     ("hot_load", "bulk put staging (W1, before commit), per op", N),
     ("hot_bulk_commit", "bulk commit (W1, plan + apply), per op", N),
+    # bench/whatif.c loops (not library code), in the slotcache column; the
+    # single-get loop also runs n/512 warm-up gets (0.2 % more)
+    ("whatif_get_single", "what-if: get hit, 16-byte keys, per get", GETS),
+    ("whatif_get_batch", "what-if: get hit, groups of 16, per get", GETS),
+    ("whatif_scan", "what-if: scan reading meta and index[0], per slot", N),
+    ("whatif_scan_callback", "what-if: scan with a filter callback, per slot", N),
 ]
 
 
@@ -54,8 +60,8 @@ def measure(system, build):
                              capture_output=True, text=True).stdout
     ir = {}
     for line in ann.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\(.*?\)\s+\S*:?(hot_\w+)", line) or \
-            re.match(r"\s*([\d,]+)\s+\S*:?(hot_\w+)", line)
+        m = re.match(r"\s*([\d,]+)\s+\(.*?\)\s+\S*:?((?:hot|whatif)_\w+)", line) or \
+            re.match(r"\s*([\d,]+)\s+\S*:?((?:hot|whatif)_\w+)", line)
         if m:
             ir.setdefault(m.group(2), int(m.group(1).replace(",", "")))
     return ir
