@@ -158,7 +158,7 @@ def main():
     if not args.no_build and not args.from_raw:
         build()
     systems = [s for s in SYSTEMS if s in args.systems.split(",")]
-    for s in systems:
+    for s in systems if not args.from_raw else []:
         if not os.path.exists(os.path.join(args.build, "bench", BINARY[s])):
             sys.exit(f"missing driver for {s}: build with the bench option")
     facts = machine()
