@@ -323,7 +323,7 @@ static int filter_keeps(const scan *s, const uint8_t *slot, uint64_t id,
 /* The hot loop of unbounded walks: from step n up to `stop`, the first
  * step whose slot is live and passes the built-in match, or whose meta has
  * reserved bits (the caller reports it); `stop` if none. Dead and rejected
- * slots cost one or two word loads each. */
+ * slots never leave this loop, so they cost one or two loads each. */
 static uint64_t skip_rejects(const scan *s, uint64_t lo, uint64_t hi,
                              uint64_t n, uint64_t stop, int reverse)
 {
@@ -350,6 +350,44 @@ static uint64_t skip_rejects(const scan *s, uint64_t lo, uint64_t hi,
     return n;
 }
 
+/* skip_rejects with the caller's filter, in a function of its own so that
+ * the few values live across the opaque filter call stay in registers
+ * (inlined into the walker they were spilled and reloaded every slot). */
+__attribute__((noinline)) static uint64_t
+skip_filtered(const scan *s, uint64_t lo, uint64_t hi, uint64_t n,
+              uint64_t stop, int reverse)
+{
+    if (n >= stop)
+        return n;
+    const slc_cache *c = s->c;
+    const index_match *m = &s->im;
+    ptrdiff_t step = reverse ? -(ptrdiff_t)c->slot_size : (ptrdiff_t)c->slot_size;
+    uint64_t id = reverse ? hi - 1 - n : lo + n;
+    const uint8_t *p = slc__slot(c, id);
+    slc_entry e;
+    e.index = NULL;
+    for (;;) {
+        uint64_t meta = slc__ld(p);
+        if (meta != SLC__META_USED) {
+            if (meta != 0)
+                return n;
+        } else if (!m->words || match_slot(m, p)) {
+            e.key = p + 8;
+            e.revision = (int64_t)slc__ld(p + c->rev_off);
+            if (c->index_size)
+                e.index = p + c->index_off;
+            e.slot_id = id;
+            if (s->o->filter(&e, s->o->filter_ctx))
+                return n;
+        }
+        if (++n == stop)
+            return n;
+        /* Stepped only while in range: never a pointer past the slots. */
+        p += step;
+        id += reverse ? (uint64_t)-1 : 1;
+    }
+}
+
 static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
 {
     slc_cache *c = s->c;
@@ -360,6 +398,8 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     /* Key bytes are needed before the filter for key predicates and for
      * the order checks of bounded walks. */
     int keyed = bounded || s->kp.kind != KEY_ALL;
+    /* Unbounded walks without key tests run the filter in the skip loop. */
+    int filter_in_skip = !keyed && o->filter && !FILTER_ON_COPY;
     size_t key_part = 8 + slc__align8(c->key_size);
     uint64_t skipped = 0;
     /* Bounded walks: the previous key, first the lowest (highest) key. */
@@ -382,7 +422,8 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
         }
         if (!bounded) {
             uint64_t stop = total < next_check ? total : next_check;
-            n = skip_rejects(s, lo, hi, n, stop, reverse);
+            n = filter_in_skip ? skip_filtered(s, lo, hi, n, stop, reverse)
+                               : skip_rejects(s, lo, hi, n, stop, reverse);
             if (n == stop) {
                 n--; /* the loop's n++ resumes at stop */
                 continue;
@@ -429,7 +470,7 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
                 (bounded && s->im.words && !match_slot(&s->im, slot)))
                 continue;
         }
-        if (o->filter) {
+        if (o->filter && !filter_in_skip) {
             if (FILTER_ON_COPY && !r) {
                 if (!(r = next_record(s, wk, streaming)))
                     return WALK_ERROR;
