@@ -16,6 +16,32 @@
 
 #include "format.h"
 
+/* cmocka fixture: a fresh temporary directory per test and the path of a
+ * cache file inside it, removed again by cu_fx_teardown. */
+typedef struct fx {
+    char *dir, *path;
+} fx;
+
+static inline int cu_fx_setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->dir = t_tmpdir();
+    f->path = t_join(f->dir, "cache.slc");
+    *state = f;
+    return 0;
+}
+
+static inline int cu_fx_teardown(void **state)
+{
+    fx *f = *state;
+    t_rmtree(f->dir);
+    free(f->dir);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
 static inline slc_options cu_opts(uint32_t key_size, uint32_t index_size,
                                   uint64_t cap, uint64_t user_version,
                                   uint32_t flags)

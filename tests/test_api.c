@@ -7,29 +7,6 @@
 #include <limits.h>
 #include <pthread.h>
 
-typedef struct fx {
-    char *dir, *path;
-} fx;
-
-static int fx_setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    f->dir = t_tmpdir();
-    f->path = t_join(f->dir, "api.slc");
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx *f = *state;
-    t_rmtree(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
-}
-
 enum { KS = 16, IS = 8 };
 
 static slc_cache *open_c(const char *path, uint64_t cap, uint32_t flags)
@@ -1175,7 +1152,7 @@ static void reads_during_session(void **state)
     assert_int_equal(slc_close(r), SLC_OK);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, cu_fx_setup, cu_fx_teardown)
 
 int main(void)
 {

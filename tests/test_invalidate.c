@@ -8,29 +8,6 @@
 
 enum { KS = 16, IS = 8, CAP = 32 };
 
-typedef struct fx {
-    char *dir, *path;
-} fx;
-
-static int fx_setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    f->dir = t_tmpdir();
-    f->path = t_join(f->dir, "inv.slc");
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx *f = *state;
-    t_rmtree(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
-}
-
 static slc_cache *open_c(const char *path, uint32_t flags)
 {
     slc_options o = cu_opts(KS, IS, CAP, 3, flags);
@@ -392,7 +369,7 @@ static void busy_while_other_process_writes(void **state)
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, cu_fx_setup, cu_fx_teardown)
 
 int main(void)
 {

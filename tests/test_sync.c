@@ -73,29 +73,16 @@ static void fail_calls(int from, int to)
     rec.fail_to = to;
 }
 
-typedef struct fx {
-    char *dir, *path;
-} fx;
-
 static int fx_setup(void **state)
 {
     memset(&rec, 0, sizeof rec);
-    fx *f = calloc(1, sizeof *f);
-    f->dir = t_tmpdir();
-    f->path = t_join(f->dir, "sync.slc");
-    *state = f;
-    return 0;
+    return cu_fx_setup(state);
 }
 
 static int fx_teardown(void **state)
 {
-    fx *f = *state;
     memset(&rec, 0, sizeof rec);
-    t_rmtree(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
+    return cu_fx_teardown(state);
 }
 
 static slc_cache *open_c(const char *path, uint32_t flags)

@@ -17,29 +17,6 @@
  * keys 0..9 committed. */
 enum { KS = 16, IS = 8, CAP = 100, UV = 7, NKEYS = 10, BUCKETS = 256 };
 
-typedef struct fx {
-    char *dir, *path;
-} fx;
-
-static int fx_setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    f->dir = t_tmpdir();
-    f->path = t_join(f->dir, "v.slc");
-    *state = f;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    fx *f = *state;
-    t_rmtree(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
-}
-
 static slc_options base_opts(void) { return cu_opts(KS, IS, CAP, UV, 0); }
 
 /* A fresh base file at path (any previous one removed). */
@@ -964,7 +941,7 @@ static void read_counters_broken(void **state)
     assert_int_equal(slc_close(o.c), SLC_OK);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, cu_fx_setup, cu_fx_teardown)
 
 int main(void)
 {
