@@ -125,8 +125,10 @@ typedef struct slc_writer slc_writer; /* one write session */
 /* Extension: open an existing file for reading only (O_RDONLY, PROT_READ):
  * never creates or initialises a file, never creates the lock file, and
  * slc_begin_write / slc_invalidate on the handle are SLC_EINVAL. For
- * readers without write permission and for inspection tools. */
-#define SLC_READ_ONLY (1u << 3)
+ * readers without write permission and for inspection tools. Extension
+ * flags live from bit 16 up, so every bit of the low range that the
+ * contract does not name stays an unknown flag (SLC_EINVAL). */
+#define SLC_READ_ONLY (1u << 16)
 
 /* Open options. Zero-initialise and set the fields. user_version is the
  * caller's schema version: bump it when the meaning of the index bytes

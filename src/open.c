@@ -380,12 +380,24 @@ static int shorter_than_header(const slc__header *h, const struct stat *st)
     return (uint64_t)st->st_size < required;
 }
 
+/* Could this header be one an initialiser has just written (3.11)? Only
+ * such a file can be short because an initialisation is running; any other
+ * short file is corrupt whoever holds the lock. */
+static int fresh_header(const slc__header *h)
+{
+    return h->generation == 0 && h->slot_highwater == 0 &&
+           h->live_count == 0 && h->bucket_used == 0 &&
+           h->bucket_tombstones == 0 && h->state == SLC__STATE_NORMAL;
+}
+
 /* Opening a non-empty file takes no lock, but an in-place initialisation
  * (10.5) is visible while it runs. format_fd writes the header before it
  * extends the file, so the only state an opener can catch is "a sound
  * header in a file shorter than it requires". That one verdict is final
  * only when no initialiser holds the writer lock: held, SLC_EBUSY (retry);
- * free, the header is read again under the lock and judged. */
+ * free, the header is read again under the lock and judged. A writer of
+ * this process on the file, or a header that is not a fresh one, rules the
+ * initialisation out (validate_file). */
 static int recheck_locked(int fd, const char *path, const char *lock_path,
                           int create, const slc_options *o, struct stat *st,
                           slc__header *h, uint64_t *required)
@@ -431,7 +443,8 @@ static int validate_file(int fd, const char *path, const char *lock_path,
     int rc = read_header(fd, path, lock_path, create, st, raw, h);
     if (!rc)
         rc = judge(raw, h, o, st, required);
-    if (rc == SLC_ECORRUPT && lock_path && shorter_than_header(h, st))
+    if (rc == SLC_ECORRUPT && lock_path && shorter_than_header(h, st) &&
+        fresh_header(h) && !slc__registry_busy(st->st_dev, st->st_ino))
         rc = recheck_locked(fd, path, lock_path, create, o, st, h, required);
     return rc;
 }

@@ -49,11 +49,22 @@ int slc__snapshot_header(const slc_cache *c, slc__header *h)
     return slc__busy(c);
 }
 
+/* An argument error on a usable handle is reported after the file's own
+ * verdict, in the order API.md gives for scans: a caller of an invalidated
+ * (or unreadable) cache learns that first, whatever it passed. Only the
+ * error path comes here. */
+static int arg_error(const slc_cache *c, int arg_rc)
+{
+    slc__header h;
+    int rc = c ? slc__snapshot_header(c, &h) : SLC_OK;
+    return rc ? rc : arg_rc;
+}
+
 static int check_handle(const slc_cache *c, const void *out, const char *fn)
 {
     if (!c || !out)
-        return slc__fail(SLC_EINVAL, "%s: NULL %s", fn,
-                         !c ? "cache" : "output");
+        return arg_error(c, slc__fail(SLC_EINVAL, "%s: NULL %s", fn,
+                                      !c ? "cache" : "output"));
     return SLC_OK;
 }
 
@@ -205,16 +216,23 @@ int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
     return probe_from(c, kw, h, highwater, h & c->bucket_mask, 0, out);
 }
 
-/* State and slot_highwater at the start of a read attempt. */
+/* State, then the mutable counters (7.6 step 3), at the start of a read
+ * attempt; *hw is the slot_highwater that bounds the probe. Counters that
+ * break 3.10 are impossible and fail the attempt like a bad bucket. */
 static int attempt_header(const slc_cache *c, uint64_t *hw)
 {
+    const uint8_t *m = c->map;
     uint32_t state = slc__state_now(c);
-    *hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
+    *hw = slc__ld(m + SLC__OFF_SLOT_HIGHWATER);
+    uint64_t live = slc__ld(m + SLC__OFF_LIVE_COUNT);
+    uint64_t used = slc__ld(m + SLC__OFF_BUCKET_USED);
+    uint64_t tomb = slc__ld(m + SLC__OFF_BUCKET_TOMBSTONES);
     int rc = slc__check_state(state);
-    if (rc == SLC_OK && *hw > c->slot_capacity)
-        rc = slc__fail(SLC_ECORRUPT,
-                       "slot_highwater %" PRIu64 " > slot_capacity %" PRIu64,
-                       *hw, c->slot_capacity);
+    if (rc == SLC_OK &&
+        (*hw > c->slot_capacity || live > *hw || used != live ||
+         used >= c->bucket_count || tomb >= c->bucket_count - used))
+        rc = slc__validate_counters(c->slot_capacity, c->bucket_count, *hw,
+                                    live, used, tomb);
     return rc;
 }
 
@@ -230,8 +248,9 @@ static void copy_entry(const slc_cache *c, uint64_t id, int64_t *revision,
         slc__copy_out(index, s + c->index_off, index_len);
 }
 
-static int check_get_args(const slc_cache *c, const void *key, size_t key_len,
-                          const void *index, size_t index_len, const char *fn)
+static int get_args_verdict(const slc_cache *c, const void *key,
+                            size_t key_len, const void *index,
+                            size_t index_len, const char *fn)
 {
     if (!c || !key)
         return slc__fail(SLC_EINVAL, "%s: NULL %s", fn, !c ? "cache" : "key");
@@ -246,6 +265,13 @@ static int check_get_args(const slc_cache *c, const void *key, size_t key_len,
         return slc__fail(SLC_EINVAL, "%s: index length %zu with a NULL buffer",
                          fn, index_len);
     return SLC_OK;
+}
+
+static int check_get_args(const slc_cache *c, const void *key, size_t key_len,
+                          const void *index, size_t index_len, const char *fn)
+{
+    int rc = get_args_verdict(c, key, key_len, index, index_len, fn);
+    return rc ? arg_error(c, rc) : SLC_OK;
 }
 
 int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
@@ -294,10 +320,12 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
     if (rc)
         return rc;
     if (!results)
-        return slc__fail(SLC_EINVAL, "slc_get_many: NULL results");
+        return arg_error(c, slc__fail(SLC_EINVAL,
+                                      "slc_get_many: NULL results"));
     size_t total;
     if (__builtin_mul_overflow(n, key_len, &total))
-        return slc__fail(SLC_EINVAL, "slc_get_many: %zu keys overflow", n);
+        return arg_error(c, slc__fail(SLC_EINVAL,
+                                      "slc_get_many: %zu keys overflow", n));
     if (n == 0) {
         /* No key, but a read all the same: an invalidated (or unreadable)
          * cache says so, as every read does (API.md). */

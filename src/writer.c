@@ -291,11 +291,13 @@ static int stage_add(slc_writer *w, stage_key *sk)
 static int check_call(slc_writer *w, const void *key, size_t key_len,
                       const char *fn)
 {
-    if (!w || !key)
-        return slc__fail(SLC_EINVAL, "%s: NULL %s", fn, !w ? "writer" : "key");
-    int rc = writer_gone(w);
+    if (!w)
+        return slc__fail(SLC_EINVAL, "%s: NULL writer", fn);
+    int rc = writer_gone(w); /* after commit: SLC_ECLOSED, whatever else */
     if (rc)
         return rc;
+    if (!key)
+        return slc__fail(SLC_EINVAL, "%s: NULL key", fn);
     if (key_len != w->c->key_size)
         return slc__fail(SLC_EINVAL, "%s: key length %zu != key_size %" PRIu32,
                          fn, key_len, w->c->key_size);
@@ -395,12 +397,13 @@ int slc_set_user_flags(slc_writer *w, uint64_t user_flags)
 
 int slc_set_user_data(slc_writer *w, const uint8_t user_data[64])
 {
-    if (!w || !user_data)
-        return slc__fail(SLC_EINVAL, "slc_set_user_data: NULL %s",
-                         !w ? "writer" : "user_data");
+    if (!w)
+        return slc__fail(SLC_EINVAL, "slc_set_user_data: NULL writer");
     int rc = user_header_open(w);
     if (rc)
         return rc;
+    if (!user_data)
+        return slc__fail(SLC_EINVAL, "slc_set_user_data: NULL user_data");
     memcpy(w->user_data, user_data, 64);
     w->data_dirty = 1;
     return SLC_OK;

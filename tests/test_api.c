@@ -100,8 +100,9 @@ static void args_open(void **state)
     assert_int_equal(slc_open(f->path, NULL, &c), SLC_EINVAL);
     assert_int_equal(slc_open(f->path, &o, NULL), SLC_EINVAL);
     assert_int_equal(slc_open("", &o, &c), SLC_EINVAL);
-    static const uint32_t bad_flags[] = {1u << 4, 1u << 8, 1u << 31};
-    for (size_t i = 0; i < 3; i++) {
+    static const uint32_t bad_flags[] = {1u << 3,  1u << 4,  1u << 8,
+                                         1u << 15, 1u << 17, 1u << 31};
+    for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++) {
         o.flags = bad_flags[i];
         c = (slc_cache *)(uintptr_t)1;
         assert_int_equal(slc_open(f->path, &o, &c), SLC_EINVAL);
@@ -459,6 +460,11 @@ static void expect_ended(slc_writer *w)
     assert_int_equal(slc_set_user_data(w, data), SLC_ECLOSED);
     assert_int_equal(slc_commit(w), SLC_ECLOSED);
     assert_int_equal(slc_commit(w), SLC_ECLOSED);
+    /* Every call but slc_writer_close, whatever its other arguments. */
+    assert_int_equal(slc_put(w, NULL, KS, 1, ix, IS), SLC_ECLOSED);
+    assert_int_equal(slc_put(w, k, KS + 1, 1, ix, IS - 1), SLC_ECLOSED);
+    assert_int_equal(slc_delete(w, NULL, 0, NULL), SLC_ECLOSED);
+    assert_int_equal(slc_set_user_data(w, NULL), SLC_ECLOSED);
 }
 
 static void writer_lifecycle(void **state)

@@ -76,6 +76,27 @@ static int reads_invalidated(slc_cache *c)
         return 110;
     if (v != 12345 || rev != 5 || n != 0 || ud[0] != 0x42)
         return 111;
+    /* Point reads too report the state before their arguments. */
+    if ((rc = slc_get(c, k, KS - 1, &rev, ix, IS)) != SLC_EINVALIDATED)
+        return rc ? rc : 112;
+    if ((rc = slc_get(c, NULL, KS, NULL, NULL, 0)) != SLC_EINVALIDATED)
+        return rc ? rc : 113;
+    if ((rc = slc_get(c, k, KS, NULL, ix, IS + 1)) != SLC_EINVALIDATED)
+        return rc ? rc : 114;
+    if ((rc = slc_len(c, NULL)) != SLC_EINVALIDATED)
+        return rc ? rc : 115;
+    if ((rc = slc_stat_get(c, NULL)) != SLC_EINVALIDATED)
+        return rc ? rc : 116;
+    int res[1];
+    if ((rc = slc_get_many(c, k, 1, KS, NULL, NULL, NULL, 0)) !=
+        SLC_EINVALIDATED)
+        return rc ? rc : 117;
+    if ((rc = slc_get_many(c, k, 1, KS + 1, res, NULL, NULL, 0)) !=
+        SLC_EINVALIDATED)
+        return rc ? rc : 118;
+    /* A NULL handle stays an argument error. */
+    if ((rc = slc_get(NULL, k, KS, NULL, NULL, 0)) != SLC_EINVAL)
+        return rc ? rc : 119;
     return 0;
 }
 
