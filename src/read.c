@@ -216,24 +216,36 @@ int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
     return probe_from(c, kw, h, highwater, h & c->bucket_mask, 0, out);
 }
 
+/* The verdict on a header that failed the quick test below (cold). */
+__attribute__((noinline, cold)) static int
+attempt_fault(const slc_cache *c, uint32_t state, uint64_t hw, uint64_t live,
+              uint64_t used, uint64_t tomb)
+{
+    int rc = slc__check_state(state);
+    return rc ? rc
+              : slc__validate_counters(c->slot_capacity, c->bucket_count, hw,
+                                       live, used, tomb);
+}
+
 /* State, then the mutable counters (7.6 step 3), at the start of a read
  * attempt; *hw is the slot_highwater that bounds the probe. Counters that
- * break 3.10 are impossible and fail the attempt like a bad bucket. */
-static int attempt_header(const slc_cache *c, uint64_t *hw)
+ * break 3.10 are impossible and fail the attempt like a bad bucket. One
+ * branch on the hot path; the words share the generation's cache lines. */
+static inline int attempt_header(const slc_cache *c, uint64_t *hw)
 {
     const uint8_t *m = c->map;
     uint32_t state = slc__state_now(c);
-    *hw = slc__ld(m + SLC__OFF_SLOT_HIGHWATER);
+    uint64_t h = slc__ld(m + SLC__OFF_SLOT_HIGHWATER);
     uint64_t live = slc__ld(m + SLC__OFF_LIVE_COUNT);
     uint64_t used = slc__ld(m + SLC__OFF_BUCKET_USED);
     uint64_t tomb = slc__ld(m + SLC__OFF_BUCKET_TOMBSTONES);
-    int rc = slc__check_state(state);
-    if (rc == SLC_OK &&
-        (*hw > c->slot_capacity || live > *hw || used != live ||
-         used >= c->bucket_count || tomb >= c->bucket_count - used))
-        rc = slc__validate_counters(c->slot_capacity, c->bucket_count, *hw,
-                                    live, used, tomb);
-    return rc;
+    uint64_t bc = c->bucket_count;
+    *hw = h;
+    int bad = (state != SLC__STATE_NORMAL) | (h > c->slot_capacity) |
+              (live > h) | (used != live) | (used >= bc) | (tomb >= bc - used);
+    if (__builtin_expect(bad, 0))
+        return attempt_fault(c, state, h, live, used, tomb);
+    return SLC_OK;
 }
 
 /* Copy a found entry's revision and index bytes out of the mapping. */
