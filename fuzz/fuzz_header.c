@@ -188,10 +188,9 @@ static int fh_ref_open(const fh_file *f, const slc_options *o)
     return SLC_OK;
 }
 
-/* slc_read_options: A, B, odd, C, D and F (SLC1 10.7). Where 10.7 is
- * silent (key_size 0, a stored slot_size that is not the formula's) this
- * follows the library: SLC_ECORRUPT and SLC_EINCOMPATIBLE, before F. Size
- * limits are F's last check: SLC_EINVAL only for an otherwise sound file. */
+/* slc_read_options: A, B, odd, C, D and F (SLC1 10.7); no part of E, the
+ * slot_size formula included. Size limits (key_size 1..512, index_size)
+ * come last: SLC_EINVAL only for an otherwise sound file. */
 static int fh_ref_read_options(const fh_file *f)
 {
     int rc;
@@ -200,17 +199,11 @@ static int fh_ref_read_options(const fh_file *f)
     if (!fh_ref_ad(f, 0, &rc)) /* read_options always probes the lock */
         return rc;
     const uint8_t *h = f->img;
-    uint32_t ks = fz_le32(h + 0x0C), is = fz_le32(h + 0x10),
-             ss = fz_le32(h + 0x14);
-    if (ks == 0)
-        return SLC_ECORRUPT;
-    if (ss != fh_slot_size(ks, is))
-        return SLC_EINCOMPATIBLE;
+    uint32_t ks = fz_le32(h + 0x0C), is = fz_le32(h + 0x10);
     uint64_t required;
     if ((rc = fh_ref_structure(h, f->len, 0, &required)))
         return rc;
-    if (ks > SLC_MAX_KEY_SIZE || is > SLC_MAX_INDEX_SIZE ||
-        ss > SLC_MAX_SLOT_SIZE)
+    if (ks == 0 || ks > SLC_MAX_KEY_SIZE || is > SLC_MAX_INDEX_SIZE)
         return SLC_EINVAL;
     return SLC_OK;
 }

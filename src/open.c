@@ -353,15 +353,16 @@ static int stat_fd(int fd, const char *path, struct stat *st)
 }
 
 /* Groups C-F on a stable header copy. Without options (slc_read_options)
- * there is nothing to compare in group E: the file's own sizes are checked
- * instead, and their limits at the end of group F. */
+ * group E is skipped as SLC1 10.7 says, its slot_size rule included (the
+ * open that follows reports it); the sizes meet their limits at the end
+ * of group F, like the other limits of a sound file. */
 static int judge(const uint8_t raw[SLC__HEADER_SIZE], const slc__header *h,
                  const slc_options *o, const struct stat *st,
                  uint64_t *required)
 {
     int rc = slc__validate_stable(raw, h);
-    if (!rc)
-        rc = o ? slc__validate_config(h, o) : slc__validate_sizes(h);
+    if (!rc && o)
+        rc = slc__validate_config(h, o);
     if (!rc)
         rc = slc__validate_structure(h, (uint64_t)st->st_size,
                                      o ? o->slot_capacity : 0, required);

@@ -101,23 +101,6 @@ int slc__validate_config(const slc__header *h, const slc_options *o)
     return SLC_OK;
 }
 
-int slc__validate_sizes(const slc__header *h)
-{
-    if (h->key_size == 0)
-        return slc__fail(SLC_ECORRUPT, "key_size is 0");
-    /* The formula in 64 bits, whatever the sizes: an over-limit size is
-     * SLC_EINVAL only for an otherwise sound file, so that check waits for
-     * the end of group F (SLC1 10.7; slc__validate_size_limits). */
-    uint64_t want = 16 + (((uint64_t)h->key_size + 7) & ~(uint64_t)7) +
-                    (((uint64_t)h->index_size + 7) & ~(uint64_t)7);
-    if (want != h->slot_size)
-        return slc__fail(SLC_EINCOMPATIBLE,
-                         "slot_size %" PRIu32 " does not match key_size %" PRIu32
-                         " and index_size %" PRIu32,
-                         h->slot_size, h->key_size, h->index_size);
-    return SLC_OK;
-}
-
 int slc__validate_size_limits(const slc__header *h)
 {
     uint32_t slot_size;

@@ -27,11 +27,9 @@ SLC__HIDDEN int slc__bad_meta(uint64_t id, uint64_t meta);
 SLC__HIDDEN int slc__validate_config(const slc__header *h,
                                      const slc_options *o);
 
-/* Sizes that E would check against options, for callers without options
- * (slc_read_options): key_size 0 and the stored slot_size against the
- * formula. Their limits are checked after F (slc__validate_size_limits):
- * SLC_EINVAL belongs to files that are otherwise sound. */
-SLC__HIDDEN int slc__validate_sizes(const slc__header *h);
+/* For callers without options (slc_read_options), after group F: a sound
+ * file whose key_size (1..512) or index_size is beyond the limits of SLC1
+ * 14 is SLC_EINVAL. */
 SLC__HIDDEN int slc__validate_size_limits(const slc__header *h);
 
 /* F: offsets, length, counters and limits. opt_capacity 0 means the file's

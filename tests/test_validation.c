@@ -521,9 +521,23 @@ static void group_e_configuration(void **state)
         expect_open(f->path, &o, SLC_EINCOMPATIBLE);
         o.slot_capacity = 0;
         expect_open(f->path, &o, SLC_EINCOMPATIBLE);
-        /* Not a comparison with options: read_options refuses it too. */
-        expect_ro(f->path, SLC_EINCOMPATIBLE);
+        /* slc_read_options skips group E; F then finds buckets_offset
+         * unlike slots_offset + capacity * slot_size. */
+        expect_ro(f->path, SLC_ECORRUPT);
     }
+    /* The same with a layout that follows the stored slot_size: F holds,
+     * so slc_read_options succeeds and the open it informs refuses. */
+    make_base(f->path, 0);
+    cu_set32(f->path, SLC__OFF_SLOT_SIZE, 32);
+    cu_set64(f->path, SLC__OFF_BUCKETS_OFFSET, 256 + CAP * 32);
+    cu_fix_crc(f->path);
+    slc_options ro;
+    assert_int_equal(slc_read_options(f->path, &ro), SLC_OK);
+    assert_int_equal(ro.key_size, KS);
+    assert_int_equal(ro.index_size, IS);
+    assert_int_equal(ro.slot_capacity, CAP);
+    expect_open(f->path, &ro, SLC_EINCOMPATIBLE);
+    assert_true(strstr(slc_errdetail(), "slot_size") != NULL);
 }
 
 /* ---- F: structure ------------------------------------------------------- */
@@ -704,7 +718,8 @@ static void group_f_limits(void **state)
 static void groups_apply_in_order(void **state)
 {
     fx *f = *state;
-    const int C = SLC_ECORRUPT, I = SLC_EINCOMPATIBLE, V = SLC_EINVALIDATED;
+    const int C = SLC_ECORRUPT, I = SLC_EINCOMPATIBLE, V = SLC_EINVALIDATED,
+              L = SLC_EINVAL;
     static const row rows[] = {
         /* B before C */
         {"version 2 + stale crc", {P4(0x04, 2)}, 0, CAP, I, I},
@@ -725,7 +740,13 @@ static void groups_apply_in_order(void **state)
         {"capacity option mismatch + used != live", {P8(0x50, 3)}, 1, CAP + 1,
          I, C},
         {"file capacity 0 + capacity option", {P8(0x20, 0)}, 1, CAP, I, C},
-        {"slot_size + used != live", {P4(0x14, 48), P8(0x50, 3)}, 1, 0, I, I},
+        {"slot_size + used != live", {P4(0x14, 48), P8(0x50, 3)}, 1, 0, I, C},
+        /* read_options: F, then the size limits */
+        {"key_size 0 + used != live", {P4(0x0C, 0), P8(0x50, 3)}, 1, 0, I, C},
+        {"key_size 0", {P4(0x0C, 0)}, 1, 0, I, L},
+        {"key_size 513", {P4(0x0C, 513)}, 1, 0, I, L},
+        {"index_size over 1 MiB", {P4(0x10, SLC_MAX_INDEX_SIZE + 1)}, 1, 0,
+         I, L},
         /* within F */
         {"slots_offset + bucket_count <= capacity",
          {P8(0x60, 0), P8(0x48, 64)}, 1, 0, C, C},
