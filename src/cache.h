@@ -60,6 +60,33 @@ SLC__HIDDEN int slc__check_counters(const slc_cache *c, const slc__header *h);
 /* The no-stable-generation failure, with detail. */
 SLC__HIDDEN int slc__busy(const slc_cache *c);
 
+/* The verdict of slc__attempt_header on words that failed its quick test. */
+SLC__HIDDEN int slc__attempt_fault(const slc_cache *c, uint32_t state,
+                                   uint64_t hw, uint64_t live, uint64_t used,
+                                   uint64_t tomb);
+
+/* State, then the mutable counters (SLC1 7.6 step 3), at the start of
+ * every read attempt of gets and scans; *hw is the slot_highwater that
+ * bounds the attempt. Counters that break 3.10 are impossible and fail the
+ * attempt like a bad bucket. One branch on the hot path; the words share
+ * the generation's cache lines. */
+static inline int slc__attempt_header(const slc_cache *c, uint64_t *hw)
+{
+    const uint8_t *m = c->map;
+    uint32_t state = slc__state_now(c);
+    uint64_t h = slc__ld(m + SLC__OFF_SLOT_HIGHWATER);
+    uint64_t live = slc__ld(m + SLC__OFF_LIVE_COUNT);
+    uint64_t used = slc__ld(m + SLC__OFF_BUCKET_USED);
+    uint64_t tomb = slc__ld(m + SLC__OFF_BUCKET_TOMBSTONES);
+    uint64_t bc = c->bucket_count;
+    *hw = h;
+    int bad = (state != SLC__STATE_NORMAL) | (h > c->slot_capacity) |
+              (live > h) | (used != live) | (used >= bc) | (tomb >= bc - used);
+    if (__builtin_expect(bad, 0))
+        return slc__attempt_fault(c, state, h, live, used, tomb);
+    return SLC_OK;
+}
+
 /* A key as zero-padded 64-bit words, the form slot keys are compared in. */
 #define SLC__KEY_WORDS (SLC_MAX_KEY_SIZE / 8)
 SLC__HIDDEN void slc__key_words(const slc_cache *c, const void *key,

@@ -216,36 +216,14 @@ int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
     return probe_from(c, kw, h, highwater, h & c->bucket_mask, 0, out);
 }
 
-/* The verdict on a header that failed the quick test below (cold). */
-__attribute__((noinline, cold)) static int
-attempt_fault(const slc_cache *c, uint32_t state, uint64_t hw, uint64_t live,
-              uint64_t used, uint64_t tomb)
+__attribute__((noinline, cold)) int
+slc__attempt_fault(const slc_cache *c, uint32_t state, uint64_t hw,
+                   uint64_t live, uint64_t used, uint64_t tomb)
 {
     int rc = slc__check_state(state);
     return rc ? rc
               : slc__validate_counters(c->slot_capacity, c->bucket_count, hw,
                                        live, used, tomb);
-}
-
-/* State, then the mutable counters (7.6 step 3), at the start of a read
- * attempt; *hw is the slot_highwater that bounds the probe. Counters that
- * break 3.10 are impossible and fail the attempt like a bad bucket. One
- * branch on the hot path; the words share the generation's cache lines. */
-static inline int attempt_header(const slc_cache *c, uint64_t *hw)
-{
-    const uint8_t *m = c->map;
-    uint32_t state = slc__state_now(c);
-    uint64_t h = slc__ld(m + SLC__OFF_SLOT_HIGHWATER);
-    uint64_t live = slc__ld(m + SLC__OFF_LIVE_COUNT);
-    uint64_t used = slc__ld(m + SLC__OFF_BUCKET_USED);
-    uint64_t tomb = slc__ld(m + SLC__OFF_BUCKET_TOMBSTONES);
-    uint64_t bc = c->bucket_count;
-    *hw = h;
-    int bad = (state != SLC__STATE_NORMAL) | (h > c->slot_capacity) |
-              (live > h) | (used != live) | (used >= bc) | (tomb >= bc - used);
-    if (__builtin_expect(bad, 0))
-        return attempt_fault(c, state, h, live, used, tomb);
-    return SLC_OK;
 }
 
 /* Copy a found entry's revision and index bytes out of the mapping. */
@@ -303,7 +281,7 @@ int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
             continue;
         uint64_t hw;
         slc__lookup lk = {0, 0, 0};
-        rc = attempt_header(c, &hw);
+        rc = slc__attempt_header(c, &hw);
         if (rc == SLC_OK)
             rc = slc__probe(c, kw, h, hw, &lk);
         if (rc == SLC_OK && lk.found)
@@ -360,7 +338,7 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
             if (g1 & 1)
                 continue;
             uint64_t hw;
-            rc = attempt_header(c, &hw);
+            rc = slc__attempt_header(c, &hw);
             /* First pass: each key's first bucket whose hash matches (or
              * the EMPTY ending its probe); prefetch the slot it names. */
             for (size_t i = 0; i < m && rc == SLC_OK; i++) {

@@ -533,17 +533,12 @@ static int run(scan *s)
         wk.g1 = slc__ld_acquire(c->gen);
         if (wk.g1 & 1)
             continue;
-        uint32_t state = slc__state_now(c);
-        uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
+        uint64_t hw;
+        int verdict = slc__attempt_header(c, &hw);
         if (streaming && !slc__read_stable(c->gen, wk.g1))
             continue;
         int w;
-        if ((rc = slc__check_state(state)) != SLC_OK)
-            w = WALK_IMPOSSIBLE;
-        else if (hw > c->slot_capacity) {
-            rc = slc__fail(SLC_ECORRUPT,
-                           "slot_highwater %" PRIu64 " > slot_capacity %" PRIu64,
-                           hw, c->slot_capacity);
+        if ((rc = verdict) != SLC_OK) {
             w = WALK_IMPOSSIBLE;
         } else {
             uint64_t lo, hi;
