@@ -601,17 +601,12 @@ static void group_f_structure(void **state)
      * the writer lock: another lock holder, or a writer of this process. */
     {
         make_base(f->path, 0);
-        char *lock = t_join(f->dir, "cache.slc.lock");
-        int lfd = open(lock, O_RDWR | O_CREAT, 0600);
-        assert_true(lfd >= 0);
         assert_int_equal(truncate(f->path, (off_t)(full - 1)), 0);
-        assert_int_equal(flock(lfd, LOCK_EX | LOCK_NB), 0);
+        holder h = hold_lock(f->path);
         o = base_opts();
         expect_open(f->path, &o, SLC_ECORRUPT);
         expect_ro(f->path, SLC_ECORRUPT);
-        assert_int_equal(flock(lfd, LOCK_UN), 0);
-        close(lfd);
-        free(lock);
+        release_lock(&h);
 
         make_base(f->path, 0);
         slc_cache *held = NULL;
