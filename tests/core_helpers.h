@@ -1,6 +1,7 @@
 /* Helpers shared by the core test files (format, validation, api, model,
- * invalidate, sync): option shorthands, deterministic keys, and raw file
- * access for crafting damaged files with pwrite. Header-only so the test
+ * invalidate, sync, readonly): a temporary-directory fixture, option
+ * shorthands, deterministic keys, and raw file access for crafting damaged
+ * files with pwrite. Header-only so the test
  * glob picks up nothing extra. */
 #ifndef SLC_TEST_CORE_HELPERS_H
 #define SLC_TEST_CORE_HELPERS_H
@@ -16,10 +17,11 @@
 
 #include "format.h"
 
-/* cmocka fixture: a fresh temporary directory per test and the path of a
- * cache file inside it, removed again by cu_fx_teardown. */
+/* cmocka fixture: a fresh temporary directory per test, the path of a
+ * cache file inside it and of that file's lock file, removed again by
+ * cu_fx_teardown. */
 typedef struct fx {
-    char *dir, *path;
+    char *dir, *path, *lock;
 } fx;
 
 static inline int cu_fx_setup(void **state)
@@ -28,6 +30,7 @@ static inline int cu_fx_setup(void **state)
     assert_non_null(f);
     f->dir = t_tmpdir();
     f->path = t_join(f->dir, "cache.slc");
+    f->lock = t_join(f->dir, "cache.slc.lock");
     *state = f;
     return 0;
 }
@@ -38,6 +41,7 @@ static inline int cu_fx_teardown(void **state)
     t_rmtree(f->dir);
     free(f->dir);
     free(f->path);
+    free(f->lock);
     free(f);
     return 0;
 }

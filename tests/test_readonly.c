@@ -1,58 +1,19 @@
 /* SLC_READ_ONLY: opens existing files only, creates nothing (not even the
  * lock file), maps read-only, refuses writers, and still sees commits made
  * through other handles. slc_read_options creates no lock file either. */
-#include "support.h"
+#include "core_helpers.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include "format.h"
 
 #define KEY 8
 #define INDEX 4
-
-typedef struct fx {
-    char *dir, *path, *lock;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    f->dir = t_tmpdir();
-    f->path = t_join(f->dir, "ro.slc");
-    f->lock = t_join(f->dir, "ro.slc.lock");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    t_rmtree(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f->lock);
-    free(f);
-    return 0;
-}
 
 static slc_options opts(uint32_t flags)
 {
     slc_options o = {KEY, INDEX, 7, 0, flags};
     return o;
-}
-
-static int exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
 }
 
 /* A valid file made without a lock file (SLC_NO_LOCK), one entry. */
@@ -68,7 +29,7 @@ static void make_file(const fx *f)
     assert_int_equal(slc_commit(w), SLC_OK);
     slc_writer_close(w);
     assert_int_equal(slc_close(c), SLC_OK);
-    assert_false(exists(f->lock));
+    assert_false(cu_exists(f->lock));
 }
 
 static void never_creates(void **state)
@@ -81,8 +42,8 @@ static void never_creates(void **state)
     assert_int_equal(slc_open(f->path, &o, &c), SLC_ESYS);
     assert_int_equal(errno, ENOENT);
     assert_null(c);
-    assert_false(exists(f->path));
-    assert_false(exists(f->lock));
+    assert_false(cu_exists(f->path));
+    assert_false(cu_exists(f->lock));
     /* An empty pre-created file is not initialised. */
     int fd = open(f->path, O_RDWR | O_CREAT, 0640);
     assert_true(fd >= 0);
@@ -91,7 +52,7 @@ static void never_creates(void **state)
     struct stat st;
     assert_int_equal(stat(f->path, &st), 0);
     assert_int_equal(st.st_size, 0);
-    assert_false(exists(f->lock));
+    assert_false(cu_exists(f->lock));
 }
 
 static void reads_and_refuses_writes(void **state)
@@ -101,7 +62,7 @@ static void reads_and_refuses_writes(void **state)
     slc_options ro = opts(SLC_READ_ONLY);
     slc_cache *r;
     assert_int_equal(slc_open(f->path, &ro, &r), SLC_OK);
-    assert_false(exists(f->lock)); /* no lock file was made */
+    assert_false(cu_exists(f->lock)); /* no lock file was made */
     int64_t rev;
     uint8_t idx[INDEX];
     assert_int_equal(slc_get(r, "key-0001", KEY, &rev, idx, INDEX), SLC_OK);
@@ -155,7 +116,7 @@ static void odd_generation_probe(void **state)
     /* No lock file: no locking writer can be active, so it is a crash. */
     assert_int_equal(slc_open(f->path, &ro, &r), SLC_ECORRUPT);
     assert_int_equal(slc_read_options(f->path, &got), SLC_ECORRUPT);
-    assert_false(exists(f->lock));
+    assert_false(cu_exists(f->lock));
     /* A lock file held by another process: a writer may be publishing. */
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
@@ -194,18 +155,18 @@ static void read_options_creates_nothing(void **state)
     assert_int_equal(got.key_size, KEY);
     assert_int_equal(got.index_size, INDEX);
     assert_int_equal(got.user_version, 7);
-    assert_false(exists(f->lock));
+    assert_false(cu_exists(f->lock));
 }
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, cu_fx_setup, cu_fx_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(never_creates, setup, teardown),
-        cmocka_unit_test_setup_teardown(reads_and_refuses_writes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(odd_generation_probe, setup, teardown),
-        cmocka_unit_test_setup_teardown(read_options_creates_nothing, setup,
-                                        teardown),
+        T(never_creates),
+        T(reads_and_refuses_writes),
+        T(odd_generation_probe),
+        T(read_options_creates_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
