@@ -256,24 +256,10 @@ static void w6_commits(ctx *x, MDB_env *env, MDB_dbi dbi, const char *w,
                        uint64_t stream)
 {
     const bconf *c = x->c;
-    uint64_t count = c->w6_commits * c->w6_ops;
-    brec *r = brecs_seq(c->n, count, stream, 0,
-                        (INT64_C(1) << 40) + (int64_t)stream * (INT64_C(1) << 32));
-    double *lat = calloc(c->w6_commits, sizeof *lat);
-    uint64_t io0 = bio_write_bytes(), dev0 = bdev_write_bytes(c->dir);
-    hot_upsert(env, dbi, r, c->w6_commits, c->w6_ops, lat);
-    double wb = (double)(bio_write_bytes() - io0) / (double)c->w6_commits;
-    double dev = (double)(bdev_write_bytes(c->dir) - dev0) /
-                 (double)c->w6_commits;
-    double m = bmedian(lat, c->w6_commits);
-    bresult(SYS, w, "median_commit_us", m * 1e6, "us", c->w6_commits);
-    /* Write amplification for the 10 records changed: bytes dirtied, as
-     * the kernel accounts them (whole folios), and bytes the device took
-     * (every process's; others' writes add noise). */
-    bresult(SYS, w, "bytes_written_per_commit", wb, "B", c->w6_commits);
-    bresult(SYS, w, "device_bytes_per_commit", dev, "B", c->w6_commits);
-    free(lat);
-    free(r);
+    bw6 b;
+    bw6_begin(&b, c, stream);
+    hot_upsert(env, dbi, b.recs, c->w6_commits, c->w6_ops, b.lat);
+    bw6_end(&b, c, SYS, w);
 }
 
 /* W6, a durable deployment: an environment of its own that only ever had

@@ -403,6 +403,34 @@ uint64_t bdev_write_bytes(const char *path)
     return (uint64_t)sectors * 512u;
 }
 
+void bw6_begin(bw6 *b, const bconf *c, uint64_t stream)
+{
+    b->recs = brecs_seq(c->n, c->w6_commits * c->w6_ops, stream, 0,
+                        (INT64_C(1) << 40) +
+                            (int64_t)stream * (INT64_C(1) << 32));
+    b->lat = calloc(c->w6_commits, sizeof *b->lat);
+    if (!b->lat)
+        bdie("out of memory");
+    b->io0 = bio_write_bytes();
+    b->dev0 = bdev_write_bytes(c->dir);
+}
+
+void bw6_end(bw6 *b, const bconf *c, const char *sys, const char *w)
+{
+    double commits = (double)c->w6_commits;
+    double wb = (double)(bio_write_bytes() - b->io0) / commits;
+    double dev = (double)(bdev_write_bytes(c->dir) - b->dev0) / commits;
+    double m = bmedian(b->lat, c->w6_commits);
+    bresult(sys, w, "median_commit_us", m * 1e6, "us", c->w6_commits);
+    /* Write amplification for the records changed: bytes dirtied, as the
+     * kernel accounts them (whole folios), and bytes the device took
+     * (every process's; others' writes add noise). */
+    bresult(sys, w, "bytes_written_per_commit", wb, "B", c->w6_commits);
+    bresult(sys, w, "device_bytes_per_commit", dev, "B", c->w6_commits);
+    free(b->lat);
+    free(b->recs);
+}
+
 int brt_enter(void)
 {
     struct sched_param sp = {.sched_priority = 1};

@@ -176,6 +176,18 @@ uint64_t bio_write_bytes(void);
  * device: includes every other process's writes. */
 uint64_t bdev_write_bytes(const char *path);
 
+/* W6 bookkeeping shared by the drivers: bw6_begin builds the run's
+ * w6_commits x w6_ops upserts of `stream` and notes the write counters;
+ * the driver times each commit into lat[]; bw6_end reports the median
+ * commit latency and the bytes written per commit, and frees. */
+typedef struct bw6 {
+    brec *recs;
+    double *lat;
+    uint64_t io0, dev0;
+} bw6;
+void bw6_begin(bw6 *b, const bconf *c, uint64_t stream);
+void bw6_end(bw6 *b, const bconf *c, const char *sys, const char *w);
+
 /* W6fifo: run the calling process as SCHED_FIFO (priority 1) so that a
  * commit waking from a disk flush gets its CPU back at once, even when
  * other processes keep both CPUs busy; 0 on success, -1 when not permitted
