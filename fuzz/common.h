@@ -101,6 +101,12 @@ static inline void fz_put64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 static inline uint32_t fz_align8(uint32_t x) { return (x + 7u) & ~7u; }
+/* SLC1's slot_size formula in 64 bits, for any stored key/index sizes;
+ * callers compare it with the stored u32. */
+static inline uint64_t fz_slot_size(uint64_t ks, uint64_t is)
+{
+    return 16 + ((ks + 7) & ~UINT64_C(7)) + ((is + 7) & ~UINT64_C(7));
+}
 
 /* Bitwise CRC-32C (reflected 0x82F63B78, init/final xor 0xFFFFFFFF). */
 uint32_t fz_crc32c(const void *data, size_t n);

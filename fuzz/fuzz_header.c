@@ -60,12 +60,6 @@ static int fh_muladd(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
            !__builtin_add_overflow(m, c, out);
 }
 
-/* 64-bit formula; callers compare with the stored u32. */
-static uint64_t fh_slot_size(uint64_t ks, uint64_t is)
-{
-    return 16 + ((ks + 7) & ~UINT64_C(7)) + ((is + 7) & ~UINT64_C(7));
-}
-
 /* Option checks of slc_open (SLC1 10.1, 14): SLC_OK or SLC_EINVAL. */
 static int fh_ref_options(const slc_options *o)
 {
@@ -75,7 +69,7 @@ static int fh_ref_options(const slc_options *o)
     if (o->key_size < 1 || o->key_size > SLC_MAX_KEY_SIZE ||
         o->index_size > SLC_MAX_INDEX_SIZE)
         return SLC_EINVAL;
-    uint64_t ss = fh_slot_size(o->key_size, o->index_size);
+    uint64_t ss = fz_slot_size(o->key_size, o->index_size);
     if (ss > SLC_MAX_SLOT_SIZE || o->slot_capacity > SLC_MAX_SLOT_CAPACITY)
         return SLC_EINVAL;
     if (o->slot_capacity) {
@@ -172,7 +166,7 @@ static int fh_ref_open(const fh_file *f, const slc_options *o)
     if (ks != o->key_size || is != o->index_size || uv != o->user_version ||
         (o->slot_capacity && cap != o->slot_capacity) ||
         (flags & 1u) != ((o->flags & SLC_ORDERED_KEYS) ? 1u : 0u) ||
-        ss != fh_slot_size(ks, is))
+        ss != fz_slot_size(ks, is))
         return SLC_EINCOMPATIBLE;
     uint64_t required;
     if ((rc = fh_ref_structure(h, f->len, o->slot_capacity, &required)))
@@ -272,7 +266,7 @@ static void fh_sizing(uint32_t ks, uint32_t is, uint64_t cap)
 {
     uint32_t ss = 0;
     int rc = slc__slot_size(ks, is, &ss);
-    uint64_t want = fh_slot_size(ks, is);
+    uint64_t want = fz_slot_size(ks, is);
     int ok = ks >= 1 && ks <= SLC_MAX_KEY_SIZE && is <= SLC_MAX_INDEX_SIZE &&
              want <= SLC_MAX_SLOT_SIZE;
     FZ_RC(rc, ok ? SLC_OK : SLC_EINVAL, "slc__slot_size");
@@ -317,7 +311,7 @@ static void fh_fix_layout(uint8_t *h, uint8_t how)
         cap = 1 + cap % 4096;
         fz_put64(h + 0x20, cap);
     }
-    uint64_t ss = fh_slot_size(ks, is);
+    uint64_t ss = fz_slot_size(ks, is);
     if (ss <= UINT32_MAX)
         fz_put32(h + 0x14, (uint32_t)ss);
     fz_put64(h + 0x60, 256);

@@ -693,9 +693,8 @@ int fz_open_one(const uint8_t *data, size_t size)
     }
     if (rrc == SLC_OK && (c[0] & 3) < 2 && !(c[0] & 0x10)) {
         /* Group E's slot_size rule is open's alone (SLC1 10.7). */
-        uint64_t ks = fz_le32(hdr + 0x0C), is = fz_le32(hdr + 0x10);
-        int odd_slot = fz_le32(hdr + 0x14) != 16 + ((ks + 7) & ~7ull) +
-                                                  ((is + 7) & ~7ull);
+        int odd_slot = fz_le32(hdr + 0x14) !=
+                       fz_slot_size(fz_le32(hdr + 0x0C), fz_le32(hdr + 0x10));
         FZ_CHECK(rc == SLC_OK || rc == SLC_ECORRUPT ||
                      (odd_slot && rc == SLC_EINCOMPATIBLE),
                  "read_options accepts, open with the same options says %d",
