@@ -29,6 +29,9 @@ struct slc_cache {
      * epoch they belong to; guarded by the registry mutex (lock.c). */
     unsigned writers;
     unsigned writers_epoch;
+
+    /* Pages this handle knows to be allocated (space.c), for writers. */
+    struct slc__space *space;
 };
 
 static inline uint8_t *slc__slot(const slc_cache *c, uint64_t id)

@@ -23,6 +23,7 @@
 #include "cache.h"
 #include "lock.h"
 #include "sizing.h"
+#include "space.h"
 #include "validate.h"
 
 #define KNOWN_OPEN_FLAGS                                                       \
@@ -132,6 +133,10 @@ static int format_fd(int fd, const slc__layout *l, const slc_options *o,
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return slc__fail_sys("ftruncate", path);
+    rc = slc__space_new_file(fd, l->buckets_offset,
+                             l->file_size - l->buckets_offset, path);
+    if (rc)
+        return rc;
     if (fsync(fd) < 0)
         return slc__fail_sys("fsync", path);
     return SLC_OK;
@@ -337,6 +342,7 @@ static void cache_free(slc_cache *c)
         munmap(c->map, c->map_len);
     if (c->fd >= 0)
         close(c->fd);
+    slc__space_free(c);
     free(c->path);
     free(c->lock_path);
     free(c);
