@@ -82,8 +82,34 @@ static void clear_bit(uint64_t *bits, uint64_t i)
     bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
 }
 
+/* Does the page hold a byte that is not zero? Then it was written, and
+ * is allocated (a hole reads as zeros). Reading a hole through the mapping
+ * allocates nothing, except on tmpfs, whose bucket section has none. */
+static int has_data(const slc_cache *c, uint64_t pg, uint64_t page)
+{
+    uint64_t a = pg * page, b = a + page > c->map_len ? c->map_len : a + page;
+    for (uint64_t off = a; off < b; off += 8)
+        if (slc__ld(c->map + off))
+            return 1;
+    return 0;
+}
+
+static void note(slc_cache *c, slc__claim *cl, uint64_t off, uint64_t len,
+                 int look);
+
 void slc__claim_bytes(slc_cache *c, slc__claim *cl, uint64_t off,
                       uint64_t len)
+{
+    note(c, cl, off, len, 1);
+}
+
+void slc__claim_new(slc_cache *c, slc__claim *cl, uint64_t off, uint64_t len)
+{
+    note(c, cl, off, len, 0);
+}
+
+static void note(slc_cache *c, slc__claim *cl, uint64_t off, uint64_t len,
+                 int look)
 {
     if (len == 0)
         return;
@@ -94,9 +120,14 @@ void slc__claim_bytes(slc_cache *c, slc__claim *cl, uint64_t off,
         return;
     }
     uint64_t p = page_size();
-    for (uint64_t pg = off / p; pg <= (off + len - 1) / p && pg < s->pages;
-         pg++) {
+    uint64_t first = off / p, last = (off + len - 1) / p;
+    for (uint64_t pg = first; pg <= last && pg < s->pages; pg++) {
         if (test_and_set(s->known, pg))
+            continue;
+        /* The pages at the ends of a range are often shared with data
+         * written before (the slot below slot_highwater); looking costs
+         * less than a system call. Inner pages of a long range are new. */
+        if (look && (pg == first || pg == last) && has_data(c, pg, p))
             continue;
         if (cl->n == cl->cap) {
             size_t cap = cl->cap ? cl->cap * 2 : 64;
@@ -256,6 +287,30 @@ int slc__claim_commit(slc_cache *c, slc__claim *cl)
     free(cl->pages);
     memset(cl, 0, sizeof *cl);
     return SLC_OK;
+}
+
+uint64_t slc__data_from(const slc_cache *c, uint64_t off)
+{
+#if defined(SEEK_DATA)
+    off_t r = lseek(c->fd, (off_t)off, SEEK_DATA);
+    if (r >= 0)
+        return (uint64_t)r;
+    if (errno == ENXIO) /* nothing but hole up to the end of the file */
+        return UINT64_MAX;
+#endif
+    return off; /* no answer: treat everything as data */
+}
+
+uint64_t slc__hole_from(const slc_cache *c, uint64_t off)
+{
+#if defined(SEEK_HOLE)
+    off_t r = lseek(c->fd, (off_t)off, SEEK_HOLE);
+    if (r >= 0)
+        return (uint64_t)r;
+#endif
+    (void)c;
+    (void)off;
+    return UINT64_MAX;
 }
 
 static int on_tmpfs(int fd)

@@ -21,6 +21,10 @@ typedef struct slc__claim {
 SLC__HIDDEN void slc__claim_bytes(slc_cache *c, slc__claim *cl, uint64_t off,
                                   uint64_t len);
 
+/* The same for bytes known to lie in a hole (not looked at). */
+SLC__HIDDEN void slc__claim_new(slc_cache *c, slc__claim *cl, uint64_t off,
+                                uint64_t len);
+
 /* Note a whole range (the bucket section of a rehash, a bulk load): one
  * fallocate, no page list. */
 SLC__HIDDEN void slc__claim_range(slc__claim *cl, uint64_t off, uint64_t len);
@@ -48,6 +52,13 @@ SLC__HIDDEN int slc__space_new_file(int fd, uint64_t buckets_offset,
  * tmpfs, make sure the bucket section has no hole left (a file made by
  * another program). SLC_OK or SLC_ESYS (ENOSPC). */
 SLC__HIDDEN int slc__space_prepare(slc_cache *c);
+
+/* SEEK_DATA / SEEK_HOLE: the first offset >= off that holds data (or
+ * UINT64_MAX when only hole follows), and the first that is a hole (or
+ * UINT64_MAX). Where the system cannot say, everything is data. Bytes in
+ * a hole read as zero without reading them. */
+SLC__HIDDEN uint64_t slc__data_from(const slc_cache *c, uint64_t off);
+SLC__HIDDEN uint64_t slc__hole_from(const slc_cache *c, uint64_t off);
 
 /* Free the per-handle bookkeeping (slc_close). */
 SLC__HIDDEN void slc__space_free(slc_cache *c);

@@ -30,6 +30,7 @@
 
 #ifdef SLC_TEST_HOOKS
 void (*slc__test_hook)(const char *point);
+int slc__test_fd_writes;
 #endif
 
 enum { OP_PUT = 1, OP_DEL = 2 };
@@ -591,6 +592,11 @@ static int place_small(slc_writer *w, plan *p, uint64_t *reused)
     return rc;
 }
 
+static uint64_t off_of(const slc_cache *c, const uint8_t *p)
+{
+    return (uint64_t)(p - c->map);
+}
+
 static uint64_t section_bytes(const slc_cache *c)
 {
     return c->bucket_count * SLC__BUCKET_SIZE;
@@ -679,20 +685,40 @@ static int place_rehash(slc_writer *w, plan *p, uint64_t *used)
     return rc;
 }
 
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w)
+            return 0;
+    }
+    return 1;
+}
+
 /* The file pages where the private section differs from the file, noted
- * for allocation and for the stores of the odd window. */
+ * for allocation and for the stores of the odd window. Pages inside holes
+ * are zero without reading them (a read would make page-cache pages of a
+ * first load's empty section). */
 static int diff_section(slc_writer *w, plan *p)
 {
     slc_cache *c = w->c;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t lo = (uint64_t)(c->buckets - c->map), hi = lo + section_bytes(c);
+    uint64_t lo = off_of(c, c->buckets), hi = lo + section_bytes(c);
     size_t cap = 0;
     const uint8_t *priv = (const uint8_t *)p->section;
+    uint64_t data = 0, hole = 0; /* [data, hole): the next run of data */
     for (uint64_t pg = lo / page; pg * page < hi; pg++) {
         uint64_t a = pg * page < lo ? lo : pg * page;
         uint64_t b = (pg + 1) * page > hi ? hi : (pg + 1) * page;
+        if (a >= hole) {
+            data = slc__data_from(c, a);
+            hole = data == UINT64_MAX ? UINT64_MAX : slc__hole_from(c, data);
+        }
+        int in_hole = b <= data;
         /* Exclusive: nothing stores into the file, plain reads are safe. */
-        if (memcmp(priv + (a - lo), c->map + a, (size_t)(b - a)) == 0)
+        if (in_hole ? all_zero(priv + (a - lo), (size_t)(b - a))
+                    : memcmp(priv + (a - lo), c->map + a, (size_t)(b - a)) == 0)
             continue;
         if (p->n_changed == cap) {
             cap = cap ? cap * 2 : 64;
@@ -702,7 +728,10 @@ static int diff_section(slc_writer *w, plan *p)
             p->changed = n;
         }
         p->changed[p->n_changed++] = pg;
-        slc__claim_bytes(c, &p->claim, a, b - a);
+        if (in_hole)
+            slc__claim_new(c, &p->claim, a, b - a);
+        else
+            slc__claim_bytes(c, &p->claim, a, b - a);
     }
     return SLC_OK;
 }
@@ -713,6 +742,8 @@ static int is_bulk(const slc_cache *c, const plan *p)
 {
     return (uint64_t)(p->n_inserts + p->n_deletes) * 16 >= c->bucket_count;
 }
+
+#define SLOT_CLAIM_AHEAD (64u << 10)
 
 /* Every bucket and counter after the commit, and the pages it may need
  * allocated. */
@@ -740,17 +771,24 @@ static int place(slc_writer *w, plan *p)
         a->user_flags = w->user_flags;
     if (w->data_dirty)
         memcpy(a->user_data, w->user_data, 64);
-    /* Pages that may be holes: new slots, EMPTY buckets inserts take. */
-    slc__claim_bytes(c, &p->claim,
-                     (uint64_t)(slc__slot(c, w->start.slot_highwater) - c->map),
-                     (uint64_t)p->n_inserts * c->slot_size);
+    /* Pages that may be holes: new slots, EMPTY buckets inserts take. New
+     * slots claim up to the next 64 KiB, so that a run of small commits
+     * pays one fallocate per 64 KiB of slots. */
+    if (p->n_inserts) {
+        uint64_t lo = off_of(c, slc__slot(c, w->start.slot_highwater));
+        uint64_t hi = lo + (uint64_t)p->n_inserts * c->slot_size;
+        uint64_t ahead = (hi + SLOT_CLAIM_AHEAD - 1) / SLOT_CLAIM_AHEAD *
+                         SLOT_CLAIM_AHEAD;
+        uint64_t end = off_of(c, c->buckets);
+        slc__claim_bytes(c, &p->claim, lo, (ahead < end ? ahead : end) - lo);
+    }
     if (p->section)
         return diff_section(w, p);
     for (size_t i = 0; i < p->n_inserts; i++) {
         const stage_entry *se = &w->entries[p->inserts[i]];
         if (!se->reuse_tomb)
             slc__claim_bytes(c, &p->claim,
-                             (uint64_t)(slc__bucket(c, se->file_bucket) - c->map),
+                             off_of(c, slc__bucket(c, se->file_bucket)),
                              SLC__BUCKET_SIZE);
     }
     return SLC_OK;
@@ -911,11 +949,6 @@ static void out_word(out *o, uint64_t off, uint64_t v)
     out_bytes(o, off, b, 8);
 }
 
-static uint64_t off_of(const slc_cache *c, const uint8_t *p)
-{
-    return (uint64_t)(p - c->map);
-}
-
 /* Store the section's differing words into the file's changed pages. */
 static void store_section(out *o, const plan *p)
 {
@@ -927,11 +960,9 @@ static void store_section(out *o, const plan *p)
         uint64_t a = p->changed[i] * page, b = a + page;
         a = a < lo ? lo : a;
         b = b > hi ? hi : b;
-        for (uint64_t off = a; off < b; off += 8) {
-            uint64_t v = p->section[(off - lo) / 8];
-            if (slc__ld(c->map + off) != v)
-                slc__st(c->map + off, v);
-        }
+        /* The page changes: store all of it (no read of a hole). */
+        for (uint64_t off = a; off < b; off += 8)
+            slc__st(c->map + off, p->section[(off - lo) / 8]);
         if (b > o->end)
             o->end = b;
     }
@@ -1042,6 +1073,9 @@ int slc_commit(slc_writer *w)
     }
     o->c = c;
     o->fd_mode = sync && !p.section;
+#ifdef SLC_TEST_HOOKS
+    o->fd_mode |= slc__test_fd_writes && !p.section;
+#endif
     o->limit = o->fd_mode ? slc__write_limit() : 0;
     o->len = 0;
     o->end = SLC__HEADER_SIZE;
