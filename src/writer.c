@@ -696,6 +696,10 @@ static int all_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* A changed page that was a hole: it is zero, only other words need a
+ * store. */
+#define PAGE_WAS_HOLE ((uint64_t)1 << 63)
+
 /* The file pages where the private section differs from the file, noted
  * for allocation and for the stores of the odd window. Pages inside holes
  * are zero without reading them (a read would make page-cache pages of a
@@ -727,7 +731,7 @@ static int diff_section(slc_writer *w, plan *p)
                 return slc__fail(SLC_ENOMEM, "commit page list");
             p->changed = n;
         }
-        p->changed[p->n_changed++] = pg;
+        p->changed[p->n_changed++] = pg | (in_hole ? PAGE_WAS_HOLE : 0);
         if (in_hole)
             slc__claim_new(c, &p->claim, a, b - a);
         else
@@ -920,12 +924,10 @@ static void out_flush(out *o)
     o->len = 0;
 }
 
-/* Store n bytes at file offset off (8-aligned). */
-static void out_bytes(out *o, uint64_t off, const void *src, size_t n)
+/* Store n bytes at file offset off (8-aligned), through the descriptor. */
+static void out_bytes_fd(out *o, uint64_t off, const void *src, size_t n)
 {
-    if (off + n > o->end)
-        o->end = off + n;
-    if (!o->fd_mode || off + n > o->limit) {
+    if (off + n > o->limit) {
         out_flush(o); /* keep the order of overlapping stores */
         slc__copy_in(o->c->map + off, src, n);
         return;
@@ -942,8 +944,25 @@ static void out_bytes(out *o, uint64_t off, const void *src, size_t n)
     o->len += n;
 }
 
-static void out_word(out *o, uint64_t off, uint64_t v)
+/* Store n bytes at file offset off (8-aligned). */
+static inline void out_bytes(out *o, uint64_t off, const void *src, size_t n)
 {
+    if (off + n > o->end)
+        o->end = off + n;
+    if (o->fd_mode)
+        out_bytes_fd(o, off, src, n);
+    else
+        slc__copy_in(o->c->map + off, src, n);
+}
+
+static inline void out_word(out *o, uint64_t off, uint64_t v)
+{
+    if (!o->fd_mode) {
+        if (off + 8 > o->end)
+            o->end = off + 8;
+        slc__st(o->c->map + off, v);
+        return;
+    }
     uint8_t b[8];
     slc__put_le64(b, v);
     out_bytes(o, off, b, 8);
@@ -957,12 +976,17 @@ static void store_section(out *o, const plan *p)
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t lo = off_of(c, c->buckets), hi = lo + section_bytes(c);
     for (size_t i = 0; i < p->n_changed; i++) {
-        uint64_t a = p->changed[i] * page, b = a + page;
+        int hole = (p->changed[i] & PAGE_WAS_HOLE) != 0;
+        uint64_t a = (p->changed[i] & ~PAGE_WAS_HOLE) * page, b = a + page;
         a = a < lo ? lo : a;
         b = b > hi ? hi : b;
-        /* The page changes: store all of it (no read of a hole). */
-        for (uint64_t off = a; off < b; off += 8)
-            slc__st(c->map + off, p->section[(off - lo) / 8]);
+        /* The page changes: store all of it, without reading it; of a
+         * page that was a hole only the words that are not zero. */
+        for (uint64_t off = a; off < b; off += 8) {
+            uint64_t v = p->section[(off - lo) / 8];
+            if (v || !hole)
+                slc__st(c->map + off, v);
+        }
         if (b > o->end)
             o->end = b;
     }
