@@ -223,38 +223,50 @@ void slc__lock_close(int fd)
     errno = saved;
 }
 
-/* A new open file description of the file behind `fd`: through
- * /proc/self/fd (the same inode even if the path was replaced), else the
- * path, accepted only if it still names that inode. */
-static int reopen_file(int fd, const char *path, int *out)
+/* Open `path` for flock only: O_NONBLOCK stays set (nothing is read or
+ * written through it, and a FIFO swapped in must not block us). Is it the
+ * inode (dev, ino)? */
+static int open_same_inode(const char *path, dev_t dev, ino_t ino)
 {
-    struct stat want, got;
-    if (fstat(fd, &want) < 0)
-        return slc__fail_sys("fstat", path);
-    char proc[32];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    int rc = slc__open_regular(proc, O_RDONLY | O_CLOEXEC, 0, out);
-    if (rc == SLC_OK && *out < 0)
-        rc = slc__open_regular(path, O_RDONLY | O_CLOEXEC, 0, out);
-    if (rc == SLC_OK && *out < 0)
-        return slc__fail_sys("reopen for the file lock", path);
-    if (rc)
-        return rc;
-    if (fstat(*out, &got) < 0 || got.st_dev != want.st_dev ||
-        got.st_ino != want.st_ino) {
-        close(*out);
-        *out = -1;
-        errno = ESTALE;
-        return slc__fail_sys("reopen for the file lock (path replaced)",
-                             path);
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+        return fd;
+    close(fd);
+    errno = ESTALE;
+    return -1;
+}
+
+/* A new open file description of the file behind `fd` (the inode dev,
+ * ino): through its path, else through /proc/self/fd when the path no
+ * longer names it. */
+static int reopen_file(int fd, const char *path, dev_t dev, ino_t ino,
+                       int *out)
+{
+    *out = open_same_inode(path, dev, ino);
+    if (*out < 0) {
+        char proc[32];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        int saved = errno;
+        *out = open_same_inode(proc, dev, ino);
+        if (*out < 0) {
+            errno = saved;
+            return slc__fail_sys("reopen for the file lock", path);
+        }
     }
     return SLC_OK;
 }
 
-int slc__file_lock_take(int fd, const char *path, int *lock_out)
+int slc__file_lock_take(int fd, const char *path, dev_t dev, ino_t ino,
+                        int *lock_out)
 {
     int lfd = -1;
-    int rc = reopen_file(fd, path, &lfd);
+    int rc = reopen_file(fd, path, dev, ino, &lfd);
     if (rc == SLC_OK) {
         int r;
         do
@@ -278,8 +290,9 @@ int slc__file_lock_take(int fd, const char *path, int *lock_out)
     return rc;
 }
 
-int slc__lock_probe_take(int fd, const char *path, const char *lock_path,
-                    int create, slc__lock_probe *p)
+int slc__lock_probe_take(int fd, const struct stat *st, const char *path,
+                         const char *lock_path, int create,
+                         slc__lock_probe *p)
 {
     p->lock_fd = p->file_fd = -1;
     int rc = slc__lock_open(lock_path, create, &p->lock_fd);
@@ -294,7 +307,8 @@ int slc__lock_probe_take(int fd, const char *path, const char *lock_path,
     if (rc == SLC_OK)
         rc = slc__lock_try(p->lock_fd, lock_path);
     if (rc == SLC_OK)
-        rc = slc__file_lock_take(fd, path, &p->file_fd);
+        rc = slc__file_lock_take(fd, path, st->st_dev, st->st_ino,
+                                 &p->file_fd);
     if (rc)
         slc__lock_probe_release(p);
     return rc;
@@ -320,7 +334,7 @@ int slc__exclusive_acquire(slc_cache *c, int *lock_fd)
     if (rc == SLC_OK)
         rc = slc__lock_try(fd, c->lock_path);
     if (rc == SLC_OK)
-        rc = slc__file_lock_take(c->fd, c->path, &file_fd);
+        rc = slc__file_lock_take(c->fd, c->path, c->dev, c->ino, &file_fd);
     if (rc) {
         int saved = errno;
         slc__lock_close(fd);

@@ -4,6 +4,7 @@
 #ifndef SLC_LOCK_H
 #define SLC_LOCK_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cache.h"
@@ -30,10 +31,12 @@ SLC__HIDDEN int slc__lock_try(int fd, const char *lock_path);
 SLC__HIDDEN void slc__lock_close(int fd);
 
 /* The exclusion bound to the file rather than a name: a non-blocking
- * exclusive flock on a new open file description of the file behind fd
- * (never fd's own: a forked child would share it). SLC_OK with *lock_out,
- * SLC_EBUSY, or SLC_ESYS; release with slc__lock_close. */
-SLC__HIDDEN int slc__file_lock_take(int fd, const char *path, int *lock_out);
+ * exclusive flock on a new open file description of the file behind fd,
+ * the inode (dev, ino) - never fd's own description, which a forked child
+ * would share. SLC_OK with *lock_out, SLC_EBUSY, or SLC_ESYS; release with
+ * slc__lock_close. */
+SLC__HIDDEN int slc__file_lock_take(int fd, const char *path, dev_t dev,
+                                    ino_t ino, int *lock_out);
 
 /* Both locks held briefly by an opener (odd generation, short file,
  * SLC1 10.6). */
@@ -47,9 +50,9 @@ typedef struct slc__lock_probe {
  * be opened for lack of permission (a lock that cannot be taken: nobody
  * can tell a commit in progress from a crash). Else SLC_EINVAL/SLC_ESYS.
  * On failure nothing is held. */
-SLC__HIDDEN int slc__lock_probe_take(int fd, const char *path,
-                                const char *lock_path, int create,
-                                slc__lock_probe *p);
+SLC__HIDDEN int slc__lock_probe_take(int fd, const struct stat *st,
+                                     const char *path, const char *lock_path,
+                                     int create, slc__lock_probe *p);
 SLC__HIDDEN void slc__lock_probe_release(slc__lock_probe *p);
 
 /* Become the only writer of c's file: registry mark, then (with locking) a

@@ -304,7 +304,7 @@ static int odd_generation(int fd, const uint8_t *map, const char *path,
     /* Both the lock file and the file lock: a writer through another name
      * of this file holds only the latter. */
     slc__lock_probe p;
-    int rc = slc__lock_probe_take(fd, path, lock_path, create, &p);
+    int rc = slc__lock_probe_take(fd, st, path, lock_path, create, &p);
     if (rc == SLC_EBUSY) {
         char what[64];
         snprintf(what, sizeof what, "generation %" PRIu64 " is odd", g);
@@ -467,7 +467,7 @@ static int recheck_locked(int fd, const char *path, const char *lock_path,
                           slc__header *h, uint64_t *required)
 {
     slc__lock_probe p;
-    int rc = slc__lock_probe_take(fd, path, lock_path, create, &p);
+    int rc = slc__lock_probe_take(fd, st, path, lock_path, create, &p);
     if (rc == SLC_EBUSY)
         return busy_because("the file is shorter than its header requires "
                             "and may be being initialised");
@@ -619,7 +619,8 @@ static int find_or_make(slc_cache *c, const slc_options *o,
          * must see the initialisation as busy, not as a short file. */
         int file_lock = -1;
         if (lock_fd >= 0)
-            rc = slc__file_lock_take(c->fd, c->path, &file_lock);
+            rc = slc__file_lock_take(c->fd, c->path, st->st_dev, st->st_ino,
+                                     &file_lock);
         if (rc == SLC_OK)
             rc = stat_fd(c->fd, c->path, st);
         if (rc == SLC_OK && st->st_size == 0)

@@ -307,6 +307,40 @@ static void test_fork_child_of_active_writer(void **state)
     free(b);
 }
 
+/* The file lock is taken on the handle's inode even after the path was
+ * renamed away (the handle reopens it through /proc/self/fd): a process
+ * reaching the file by its new name is still excluded. */
+static void test_file_lock_after_rename(void **state)
+{
+    fx *f = *state;
+    make_cache(f->path);
+    char *moved = t_join(f->dir, "moved.slc");
+    slc_options o = opts_rw();
+    slc_cache *c;
+    slc_writer *w;
+    assert_int_equal(slc_open(f->path, &o, &c), SLC_OK);
+    assert_int_equal(rename(f->path, moved), 0);
+    assert_int_equal(t_write_file(f->path, "", 0), 0); /* another inode */
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(WATCHDOG);
+        slc_cache *c2;
+        slc_writer *w2 = NULL;
+        CHILD_EXPECT(slc_open(moved, &o, &c2) == SLC_OK, "open moved");
+        int rc = slc_begin_write(c2, &w2);
+        CHILD_EXPECT(rc == SLC_EBUSY && !w2, "writer through the new name: "
+                                             "%s",
+                     slc_strerror(rc));
+        _exit(0);
+    }
+    assert_int_equal(child_status(pid), 0);
+    slc_writer_close(w);
+    assert_int_equal(slc_close(c), SLC_OK);
+    free(moved);
+}
+
 /* An in-place initialisation takes the file lock too: while another
  * description of the file holds it (a writer through another name), the
  * empty file is not initialised under it. */
@@ -534,6 +568,7 @@ int main(void)
         T(test_hard_link_second_name),
         T(test_bind_mount_second_name),
         T(test_fork_child_of_active_writer),
+        T(test_file_lock_after_rename),
         T(test_init_in_place_takes_file_lock),
         T(test_odd_probe_takes_file_lock),
         T(test_no_lock_takes_no_file_lock),
