@@ -171,12 +171,13 @@ int slc__open_regular(const char *path, int flags, mode_t mode, int *fd_out)
     if (fd < 0)
         return SLC_OK;
     struct stat st;
-    int rc = SLC_OK;
+    int rc = SLC_OK, fl;
     if (fstat(fd, &st) < 0)
         rc = slc__fail_sys("fstat", path);
     else if (!S_ISREG(st.st_mode))
         rc = slc__fail(SLC_EINVAL, "%s is not a regular file", path);
-    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    else if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+             fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
         rc = slc__fail_sys("fcntl", path);
     if (rc) {
         int saved = errno;
