@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "slc_util.h"
 
@@ -38,6 +39,7 @@ enum {
     O_BATCH,
     O_USER_FLAGS,
     O_USER_DATA,
+    O_FORCE,
 };
 
 /* Bit of an option in a command's allowed set. */
@@ -74,6 +76,7 @@ static const opt_def long_options[] = {
     {"batch", 1, O_BATCH},
     {"user-flags", 1, O_USER_FLAGS},
     {"user-data", 1, O_USER_DATA},
+    {"force", 0, O_FORCE},
     {NULL, 0, 0},
 };
 
@@ -168,6 +171,17 @@ static int open_or_report(args *a, uint32_t mode, slc_cache **c,
 
 /* ---- create ------------------------------------------------------------- */
 
+/* A failed create or load removes the cache file this call made (never
+ * one that was there before), so the directory is left as it was found;
+ * `<path>.lock` stays, as SLC1 7.2 never removes it. */
+static int undo_create(const char *path, int made, int code)
+{
+    if (code && made && unlink(path) == 0)
+        fprintf(stderr, "slc %s: removed %s, which this call created\n",
+                g_cmd, path);
+    return code;
+}
+
 static int cmd_create(args *a)
 {
     if (!HAS(a, O_KEY_SIZE) || !HAS(a, O_CAPACITY))
@@ -175,7 +189,8 @@ static int cmd_create(args *a)
     if (a->key_size > UINT32_MAX || a->index_size > UINT32_MAX)
         return fail(EXIT_USAGE, "--key-size/--index-size too large");
     struct stat st;
-    if (stat(a->path, &st) == 0 && st.st_size > 0)
+    int existed = stat(a->path, &st) == 0;
+    if (existed && st.st_size > 0)
         return fail(EXIT_INPUT,
                     "%s already exists (%lld bytes); remove it first or use "
                     "'slc info'",
@@ -195,7 +210,7 @@ static int cmd_create(args *a)
     rc = slc_stat_get(c, &s);
     slc_close(c);
     if (rc)
-        return report(a->path, rc);
+        return undo_create(a->path, !existed, report(a->path, rc));
     if (g_json) {
         fputs("{\"created\":", stdout);
         put_json_str(stdout, a->path);
@@ -217,7 +232,7 @@ static int cmd_create(args *a)
                s.slot_capacity, s.bucket_count,
                (s.flags & SLC_ORDERED_KEYS) ? "ordered" : "unordered",
                s.user_version, s.file_size);
-    return finish_output(0);
+    return undo_create(a->path, !existed, finish_output(0));
 }
 
 /* ---- info --------------------------------------------------------------- */
@@ -675,6 +690,7 @@ typedef struct load_state {
     uint64_t ops;      /* put/del calls in the open session */
     uint64_t puts, dels, sessions;
     uint8_t *index;
+    int nul; /* the last line read held a NUL byte */
 } load_state;
 
 /* Split a line into at most max whitespace-separated words, in place. */
@@ -836,13 +852,19 @@ static int load_line(load_state *L, char **word, int n)
                        "commit or end)");
 }
 
-/* Read one line without its newline; NULL at end of input. */
+/* Read one line without its newline; NULL at end of input, and also at a
+ * line holding a NUL byte (L->nul set): the text after it would be
+ * silently ignored. */
 static char *next_line(FILE *in, char **buf, size_t *cap, load_state *L)
 {
     ssize_t n = getline(buf, cap, in);
     if (n < 0)
         return NULL;
     L->line++;
+    if (memchr(*buf, '\0', (size_t)n)) {
+        L->nul = 1;
+        return NULL;
+    }
     while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r'))
         (*buf)[--n] = '\0';
     return *buf;
@@ -886,9 +908,12 @@ static int cmd_load(args *a)
         } else
             pending = 1;
     }
+    if (L.nul)
+        code = bad_line(&L, "the line contains a NUL byte");
 
     struct stat st;
-    int exists = stat(a->path, &st) == 0 && st.st_size > 0;
+    int existed = stat(a->path, &st) == 0, made = 0;
+    int exists = existed && st.st_size > 0;
     if (!code && exists && HAS(a, O_CAPACITY))
         code = fail(EXIT_USAGE, "--capacity applies only when load creates "
                                 "FILE; %s exists",
@@ -904,6 +929,18 @@ static int cmd_load(args *a)
                         ", the input key_size %" PRIu32 " index_size %" PRIu32,
                         a->path, L.o.key_size, L.o.index_size, hdr.key_size,
                         hdr.index_size);
+        else if (have_header && !HAS(a, O_FORCE) &&
+                 (hdr.user_version != L.o.user_version ||
+                  (hdr.flags & SLC_ORDERED_KEYS) !=
+                      (L.o.flags & SLC_ORDERED_KEYS)))
+            code = fail(tool_exit(SLC_EINCOMPATIBLE),
+                        "%s has user_version %" PRIu64 " ordered=%d, the "
+                        "input user_version %" PRIu64 " ordered=%d; "
+                        "--force loads it anyway",
+                        a->path, L.o.user_version,
+                        (L.o.flags & SLC_ORDERED_KEYS) ? 1 : 0,
+                        hdr.user_version,
+                        (hdr.flags & SLC_ORDERED_KEYS) ? 1 : 0);
     } else if (!code && !have_header)
         code = fail(EXIT_INPUT, "%s does not exist and the input has no "
                                 "slc-dump header: create it first with "
@@ -916,6 +953,7 @@ static int cmd_load(args *a)
         int rc = slc_open(a->path, &hdr, &L.c);
         if (rc)
             code = report(a->path, rc);
+        made = !rc && !existed;
         L.o = hdr;
     }
     if (!code && !(L.index = malloc(L.o.index_size ? L.o.index_size : 1)))
@@ -947,6 +985,8 @@ static int cmd_load(args *a)
         } else
             code = load_line(&L, word, n);
     }
+    if (!code && L.nul)
+        code = bad_line(&L, "the line contains a NUL byte");
     if (!code && ferror(in))
         code = fail(EXIT_INPUT, "%s: read error: %s", L.input, strerror(errno));
     if (!code && have_header && !end_seen)
@@ -955,7 +995,7 @@ static int cmd_load(args *a)
                     L.input);
     if (!code && L.w)
         code = commit_session(&L);
-    if (code && (L.sessions || L.w))
+    if (code && (L.sessions || L.w) && !made)
         fprintf(stderr, "slc load: %" PRIu64 " session(s) committed before "
                         "the error stay in %s; the open session was "
                         "discarded\n",
@@ -986,7 +1026,7 @@ static int cmd_load(args *a)
     if (in != stdin)
         fclose(in);
     slc_close(L.c);
-    return finish_output(code);
+    return undo_create(a->path, made, finish_output(code));
 }
 
 /* ---- invalidate --------------------------------------------------------- */
@@ -1353,8 +1393,10 @@ static const command commands[] = {
      "cache, and dumping that gives the same bytes. --json writes one\n"
      "object per entry instead (not loadable).\n"},
     {"load", cmd_load,
-     COMMON | OPT(O_SYNC) | OPT(O_CAPACITY) | OPT(O_BATCH), 0, 1,
+     COMMON | OPT(O_SYNC) | OPT(O_CAPACITY) | OPT(O_BATCH) | OPT(O_FORCE), 0,
+     1,
      "usage: slc load FILE [INPUT|-] [--capacity N] [--batch N] [--sync]\n"
+     "                [--force]\n"
      "\n"
      "Apply an slc-dump (from 'slc dump' or your own program) or an op\n"
      "script to FILE, reading INPUT (default stdin) line by line. When FILE\n"
@@ -1370,11 +1412,15 @@ static const command commands[] = {
      "  # comment, blank lines\n"
      "The changes are committed every N put/del lines (--batch, default and\n"
      "maximum 1000000, the library's per-session limit) and at the end. On\n"
-     "an error, sessions already committed stay; the open one is dropped.\n"
+     "an error, sessions already committed stay; the open one is dropped;\n"
+     "a FILE this load created is removed again. A line holding a NUL byte\n"
+     "is an error. An slc-dump header whose user_version or ordered flag\n"
+     "differs from an existing FILE's is an error unless --force.\n"
      "\n"
      "  --capacity N  capacity of the created file (default: the header's)\n"
      "  --batch N     put/del lines per session\n"
-     "  --sync        msync barriers (SLC_WRITEBACK_SYNC)\n"},
+     "  --sync        msync barriers (SLC_WRITEBACK_SYNC)\n"
+     "  --force       load a dump whose user_version or ordered flag differs\n"},
     {"invalidate", cmd_invalidate, COMMON | OPT(O_SYNC), 0, 0,
      "usage: slc invalidate FILE [--sync] [--json]\n"
      "\n"

@@ -33,9 +33,9 @@ def read(path):
         return f.read()
 
 
-def run(*args, stdin=None):
+def run(*args, stdin=None, timeout=120):
     p = subprocess.run([SLC] + [str(a) for a in args], input=stdin,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -645,6 +645,93 @@ class Stats(CliTest):
         self.assertEqual((st["slot_tombstones"], st["bucket_tombstones"]),
                          (1, 1))
         self.assertEqual(sum(st["probe_histogram"].values()), 899)
+
+
+class EnvFaults(CliTest):
+    """Issue 12: failed calls leave no file behind; load input checks;
+    special files never block."""
+
+    HDR = "slc-dump 1 key_size=2 index_size=1 cap=4 user_version=0 " \
+          "ordered=0\n"
+
+    def names(self):
+        return sorted(os.listdir(self.tmp))
+
+    def test_load_rejects_nul_byte(self):
+        path = self.make("n.slc", 2, 1, 4)
+        _, err = self.fails(3, "load", path, "-",
+                            stdin="put 0001 1 01\nput 00\x0002 1 01\n")
+        self.assertIn("-:2: the line contains a NUL byte", err)
+        self.assertEqual(self.dump(path).splitlines()[-1], "end 0")
+        inp = self.p("in.txt")
+        with open(inp, "wb") as f:
+            f.write(self.HDR.encode() + b"put 0001 1 01\x00junk\nend 1\n")
+        _, err = self.fails(3, "load", path, inp)
+        self.assertIn(inp + ":2: the line contains a NUL byte", err)
+        self.assertEqual(self.dump(path).splitlines()[-1], "end 0")
+
+    def test_load_header_mismatch_needs_force(self):
+        path = self.make("m.slc", 2, 1, 4)
+        body = "put 0001 1 01\nend 1\n"
+        for bad in (self.HDR.replace("user_version=0", "user_version=5"),
+                    self.HDR.replace("ordered=0", "ordered=1")):
+            _, err = self.fails(11, "load", path, "-", stdin=bad + body)
+            self.assertIn("--force", err)
+            self.assertEqual(self.dump(path).splitlines()[-1], "end 0")
+        self.ok("load", path, "-", "--force", stdin=bad + body)
+        self.assertEqual(self.dump(path).splitlines()[-1], "end 1")
+        # same configuration: no --force needed
+        self.ok("load", path, "-", stdin=self.HDR + body)
+
+    def test_failed_load_removes_the_file_it_created(self):
+        path = self.p("new.slc")
+        _, err = self.fails(3, "load", path, "-", "--batch", 1,
+                            stdin=self.HDR + "put 0001 1 01\nput zz\n")
+        self.assertIn("removed " + path, err)
+        self.assertEqual(self.names(), ["new.slc.lock"])
+        # a file that was there (empty, prepared by an admin) stays
+        open(path, "w").close()
+        self.fails(3, "load", path, "-", stdin=self.HDR + "put zz\n")
+        self.assertEqual(self.names(), ["new.slc", "new.slc.lock"])
+
+    def test_failed_create_removes_the_file_it_created(self):
+        path = self.p("c.slc")
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([SLC, "create", path, "--key-size", "4",
+                                "--capacity", "10"], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, EXIT["input"], p.stderr)
+        self.assertIn("removed " + path, p.stderr)
+        self.assertEqual(self.names(), ["c.slc.lock"])
+
+    def test_create_beyond_fsize_limit(self):
+        import resource
+        import signal
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+        path = self.p("big.slc")
+        for cmd in (["create", path, "--key-size", "8", "--capacity",
+                     "100000"],
+                    ["load", path, "-"]):
+            p = subprocess.run([SLC] + cmd, preexec_fn=limit,
+                               input=self.HDR.replace("cap=4", "cap=100000")
+                               + "end 0\n", capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 21, p.stderr)  # SLC_ESYS
+            self.assertIn("RLIMIT_FSIZE", p.stderr)
+            self.assertEqual(self.names(), ["big.slc.lock"])
+
+    def test_fifo_never_blocks(self):
+        path = self.p("f.slc")
+        os.mkfifo(path)
+        for cmd in (["info", path], ["verify", path], ["get", path, "00"],
+                    ["dump", path], ["put", path, "00", "1"]):
+            code, _, err = run(*cmd, timeout=20)  # blocking: TimeoutExpired
+            self.assertEqual(code, EXIT["ErrInvalidInput"], err)
+            self.assertIn("not a regular file", err)
 
 
 def main():
