@@ -129,6 +129,12 @@ typedef struct slc_writer slc_writer; /* one write session */
  * flags live from bit 16 up, so every bit of the low range that the
  * contract does not name stays an unknown flag (SLC_EINVAL). */
 #define SLC_READ_ONLY (1u << 16)
+/* Extension: slot_capacity is a minimum, not an exact match. It applies
+ * when the file is created (or an empty file initialised); an existing
+ * file whose capacity is at least slot_capacity is accepted, one with less
+ * is SLC_EINCOMPATIBLE (rebuild it larger). For applications that compute
+ * the capacity from their data on every run and want to keep the cache. */
+#define SLC_CAPACITY_AT_LEAST (1u << 17)
 
 /* Open options. Zero-initialise and set the fields. user_version is the
  * caller's schema version: bump it when the meaning of the index bytes
@@ -138,9 +144,11 @@ typedef struct slc_options {
     uint32_t key_size;      /* 1..512 */
     uint32_t index_size;    /* 0..1 MiB */
     uint64_t user_version;  /* must equal the file's */
-    uint64_t slot_capacity; /* >= 1 to create; 0 = accept an existing file's */
+    uint64_t slot_capacity; /* >= 1 to create; 0 = accept an existing file's;
+                               a minimum with SLC_CAPACITY_AT_LEAST */
     uint32_t flags;         /* SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC |
-                               SLC_NO_LOCK | SLC_READ_ONLY; other bits ->
+                               SLC_NO_LOCK | SLC_READ_ONLY |
+                               SLC_CAPACITY_AT_LEAST; other bits ->
                                SLC_EINVAL */
 } slc_options;
 

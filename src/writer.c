@@ -72,7 +72,9 @@ static int writer_gone(const slc_writer *w)
         return slc__fail(SLC_ECLOSED,
                          "writer belongs to the parent process (fork)");
     if (w->ended)
-        return slc__fail(SLC_ECLOSED, "writer session already ended");
+        return slc__fail(SLC_ECLOSED, "writer session already ended: "
+                                     "slc_commit ends it whatever its result "
+                                     "(a failed commit published nothing)");
     return SLC_OK;
 }
 
