@@ -349,6 +349,27 @@ SLC_API int slc_scan_match(slc_cache *c, const slc_index_match *m,
                            const slc_scan_opts *o, slc_visit_fn visit,
                            void *ctx);
 
+/* ---- Counting (libslotcache extension) ---------------------------------- */
+/* Each count is the number of entries the matching slc_scan* call with the
+ * same arguments would deliver (filter, offset and limit included), taken
+ * under one stable generation, without copying or visiting any entry. O(1)
+ * memory. SLC_SCAN_REVERSE has no effect and SLC_SCAN_STREAMING is ignored
+ * (a count is always of one generation). *count is 0 unless SLC_OK.
+ * Errors: those of the scan call; a NULL count is SLC_EINVAL. */
+
+/* Count the live entries slc_scan would deliver. */
+SLC_API int slc_count(slc_cache *c, const slc_scan_opts *o, uint64_t *count);
+/* Count the live entries slc_scan_prefix would deliver. */
+SLC_API int slc_count_prefix(slc_cache *c, const slc_prefix *p,
+                             const slc_scan_opts *o, uint64_t *count);
+/* Count the live entries slc_scan_range would deliver (ordered files). */
+SLC_API int slc_count_range(slc_cache *c, const void *start, size_t start_len,
+                            const void *end, size_t end_len,
+                            const slc_scan_opts *o, uint64_t *count);
+/* Count the live entries slc_scan_match would deliver. */
+SLC_API int slc_count_match(slc_cache *c, const slc_index_match *m,
+                            const slc_scan_opts *o, uint64_t *count);
+
 /* ---- Writer sessions ---------------------------------------------------- */
 
 /* Start a write session: takes the process registry mark and (unless
