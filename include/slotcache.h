@@ -381,6 +381,20 @@ SLC_API int slc_count_match(slc_cache *c, const slc_index_match *m,
  * concurrent caller wins. Free the writer with slc_writer_close. */
 SLC_API int slc_begin_write(slc_cache *c, slc_writer **out);
 
+/* slc_begin_write_timeout: wait no longer than this many milliseconds;
+ * SLC_WAIT_FOREVER waits without a limit. */
+#define SLC_WAIT_FOREVER UINT32_MAX
+
+/* slc_begin_write that waits (libslotcache extension): while the answer is
+ * SLC_EBUSY (another writer in this or another process), sleep and try
+ * again - 1 ms first, doubling up to 50 ms, no busy polling - until the
+ * session starts or timeout_ms have passed (then SLC_EBUSY, with the last
+ * holder's detail). timeout_ms 0 tries once. Other errors return at once.
+ * Do not call it while this thread holds a writer of the same file: it
+ * would wait for itself until the timeout. */
+SLC_API int slc_begin_write_timeout(slc_cache *c, uint32_t timeout_ms,
+                                    slc_writer **out);
+
 /* Stage an upsert (insert if the key is not live at commit, else update
  * in place); the last staged operation per key wins and the bytes are
  * copied. key_len must be key_size and index_len index_size (with
@@ -416,6 +430,73 @@ SLC_API int slc_commit(slc_writer *w);
  * always SLC_OK. In a child that inherited the writer across fork it frees
  * the child's copy and leaves the parent's lock alone. */
 SLC_API int slc_writer_close(slc_writer *w);
+
+/* ---- Rebuild and replace (libslotcache extension) ----------------------- */
+/* Build a replacement of the cache at a path beside it, then publish it in
+ * one step while readers run: slc_open of the path gets the old file or the
+ * complete new one, never a missing, empty or half-filled one. Typical
+ * uses: grow a full cache (SLC_EFULL), replace a corrupt or incompatible
+ * one, change options (capacity, sizes, user_version). Details, crash
+ * behaviour and the reader loop: docs/api.md "Rebuild and replace". */
+
+typedef struct slc_rebuild slc_rebuild;
+
+/* Start a rebuild of `path` with `opts` (slot_capacity >= 1; any sizes,
+ * user_version and flags but SLC_READ_ONLY): removes temporaries left by
+ * crashed rebuilds of the path, creates "<path>.tmp.<16 hex>" in the same
+ * directory (mode and owner of the current file) and opens a writer
+ * session on it. The path's file is not touched and may not even exist.
+ * Errors: SLC_EINVAL, SLC_ENOMEM, SLC_ESYS, and those of slc_open. One
+ * thread at a time per rebuild; rebuilds of one path may run at once (the
+ * last to publish wins). */
+SLC_API int slc_rebuild_begin(const char *path, const slc_options *opts,
+                              slc_rebuild **out);
+
+/* Stage an entry of the new file, as slc_put (last put per key wins).
+ * Sessions are committed and restarted as the per-session limit requires,
+ * so a rebuild holds any number of entries up to the capacity; in
+ * ordered-keys files put keys in ascending order. SLC_EINVAL (arguments;
+ * the rebuild stays usable); SLC_EFULL, SLC_EOUTOFORDER, SLC_ENOMEM and
+ * others end the rebuild (later calls: SLC_ECLOSED). */
+SLC_API int slc_rebuild_put(slc_rebuild *r, const void *key, size_t key_len,
+                            int64_t revision, const void *index,
+                            size_t index_len);
+
+/* Set the new file's user_flags and/or user_data (either may be NULL to
+ * leave it zero / as last set), published with it. SLC_EINVAL,
+ * SLC_ECLOSED. */
+SLC_API int slc_rebuild_user_header(slc_rebuild *r, const uint64_t *user_flags,
+                                    const uint8_t *user_data);
+
+/* Publish: commit the last session; fsync the new file and the directory;
+ * take "<path>.lock" (waiting up to timeout_ms for an ordinary session to
+ * end, SLC_WAIT_FOREVER without limit; SLC_EBUSY on timeout, after which
+ * publish may be called again); rename the new file over the path; fsync
+ * the directory; mark the replaced file invalidated so readers that map it
+ * get SLC_EINVALIDATED and reopen. SLC_OK, or SLC_EWRITEBACK when the
+ * final directory sync failed (published all the same); other errors
+ * publish nothing and end the rebuild (SLC_EFULL, SLC_EOUTOFORDER from the
+ * last session, SLC_ESYS, ...). Then only slc_rebuild_close is useful. */
+SLC_API int slc_rebuild_publish(slc_rebuild *r, uint32_t timeout_ms);
+
+/* Free the rebuild; one that was not published is abandoned and its
+ * temporary removed. NULL is fine; always SLC_OK. */
+SLC_API int slc_rebuild_close(slc_rebuild *r);
+
+/* Follow the path: open the file now at the handle's path with the
+ * handle's options (key and index size, user_version, flags; any capacity)
+ * and, when it is another file, switch the handle to it and unmap the old
+ * one. Call it after SLC_EINVALIDATED (a rebuild replaced the file); a
+ * path that is replaced again while it is opened is followed again.
+ * SLC_OK leaves the handle on the path's current file (unchanged when it
+ * already was); on an error the handle is unchanged. Errors: those of
+ * slc_open, SLC_EBUSY while a writer of the handle is not freed. Like
+ * slc_close, it must not run concurrently with any other call on the same
+ * handle: threads sharing a handle must agree on who reopens (for example
+ * a read-write lock that readers take shared and the reopening thread
+ * exclusive; a second thread that reopens finds the file current and gets
+ * SLC_OK). Slot ids, generations and capacity may change. */
+SLC_API int slc_reopen(slc_cache *c);
 
 /* ---- Integrity check ---------------------------------------------------- */
 

@@ -217,6 +217,255 @@ static void counting_big_slots(void **state)
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
+/* ---- slc_begin_write_timeout ------------------------------------------- */
+
+typedef struct holder {
+    slc_writer *w;
+    int ms;
+} holder;
+
+static void *release_later(void *arg)
+{
+    holder *h = arg;
+    struct timespec ts = {0, h->ms * 1000000L};
+    nanosleep(&ts, NULL);
+    slc_writer_close(h->w);
+    return NULL;
+}
+
+static void begin_write_timeout(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, 100, 1, 0);
+    slc_cache *a = open_or_die(f->path, &o), *b = open_or_die(f->path, &o);
+    slc_writer *w, *w2 = (slc_writer *)(uintptr_t)1;
+    assert_int_equal(slc_begin_write(a, &w), SLC_OK);
+    assert_int_equal(slc_begin_write_timeout(b, 0, &w2), SLC_EBUSY);
+    assert_null(w2);
+    assert_int_equal(slc_begin_write_timeout(b, 30, &w2), SLC_EBUSY);
+    assert_non_null(strstr(slc_errdetail(), "30 ms"));
+    /* Released by another thread while this one waits. */
+    holder h = {w, 40};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, release_later, &h), 0);
+    assert_int_equal(slc_begin_write_timeout(b, SLC_WAIT_FOREVER, &w2), SLC_OK);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(cu_put(w2, KS, IS, 1, 1), SLC_OK);
+    assert_int_equal(slc_commit(w2), SLC_OK);
+    assert_int_equal(slc_writer_close(w2), SLC_OK);
+    /* Other errors return at once. */
+    assert_int_equal(slc_begin_write_timeout(NULL, 1000, &w2), SLC_EINVAL);
+    assert_int_equal(slc_invalidate(a), SLC_OK);
+    assert_int_equal(slc_begin_write_timeout(b, SLC_WAIT_FOREVER, &w2),
+                     SLC_EINVALIDATED);
+    assert_int_equal(slc_close(a), SLC_OK);
+    assert_int_equal(slc_close(b), SLC_OK);
+}
+
+/* ---- Rebuild and reopen ------------------------------------------------ */
+
+/* Names in dir other than "." and "..", sorted into one string. */
+static int count_dir(const char *dir, const char *contains)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            strstr(e->d_name, contains))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static slc_rebuild *rebuild_range(const char *path, uint64_t cap, uint64_t from,
+                                  uint64_t to, int64_t rev)
+{
+    slc_options o = cu_opts(KS, IS, cap, 1, 0);
+    slc_rebuild *r = NULL;
+    int rc = slc_rebuild_begin(path, &o, &r);
+    if (rc)
+        fail_msg("slc_rebuild_begin: %s (%s)", slc_strerror(rc),
+                 slc_errdetail());
+    uint8_t k[KS], ix[IS];
+    for (uint64_t n = from; n < to; n++) {
+        cu_key(k, KS, n);
+        cu_index(ix, IS, n, rev);
+        assert_int_equal(slc_rebuild_put(r, k, KS, rev, ix, IS), SLC_OK);
+    }
+    return r;
+}
+
+static void rebuild_and_reopen(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, 200, 1, 0);
+    slc_cache *c = open_or_die(f->path, &o);
+    fill(c, 0, 100, 1);
+    assert_int_equal(chmod(f->path, 0640), 0);
+    uint8_t ud[64];
+    memset(ud, 0xAB, sizeof ud);
+    uint64_t uf = 77;
+
+    slc_rebuild *r = rebuild_range(f->path, 1000, 50, 600, 2);
+    assert_int_equal(slc_rebuild_user_header(r, &uf, ud), SLC_OK);
+    assert_int_equal(count_dir(f->dir, ".tmp."), 1);
+    /* Before publication the path is the old file. */
+    cu_expect_get(c, KS, IS, 10, 1);
+    slc_cache *c2 = open_or_die(f->path, &o);
+    assert_int_equal(capacity_of(c2), 200);
+    assert_int_equal(slc_close(c2), SLC_OK);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
+    assert_int_equal(slc_rebuild_put(r, "0123456789abcdef", KS, 1, ud, IS),
+                     SLC_ECLOSED);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_ECLOSED);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    assert_int_equal(count_dir(f->dir, ".tmp."), 0);
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+
+    /* The old handle learns it was replaced, and follows the path. */
+    uint64_t n;
+    assert_int_equal(slc_len(c, &n), SLC_EINVALIDATED);
+    assert_non_null(strstr(slc_errdetail(), "reopen"));
+    assert_int_equal(slc_reopen(c), SLC_OK);
+    assert_int_equal(capacity_of(c), 1000);
+    assert_int_equal(slc_len(c, &n), SLC_OK);
+    assert_int_equal(n, 550);
+    cu_expect_absent(c, KS, 10);
+    cu_expect_get(c, KS, IS, 50, 2);
+    cu_expect_get(c, KS, IS, 599, 2);
+    uint64_t got_uf = 0;
+    uint8_t got_ud[64];
+    assert_int_equal(slc_user_header(c, &got_uf, got_ud), SLC_OK);
+    assert_int_equal(got_uf, 77);
+    assert_memory_equal(got_ud, ud, 64);
+    assert_int_equal(slc_verify(c), SLC_OK);
+    /* Current already: no change. Writers work on the new file. */
+    assert_int_equal(slc_reopen(c), SLC_OK);
+    fill(c, 600, 610, 3);
+    cu_expect_get(c, KS, IS, 605, 3);
+    /* Reopen refuses while a writer of the handle is alive. */
+    slc_writer *w;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    assert_int_equal(slc_reopen(c), SLC_EBUSY);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
+
+    /* A rebuild can also create the path. */
+    unlink(f->path);
+    r = rebuild_range(f->path, 10, 0, 5, 1);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    o.slot_capacity = 0;
+    c = open_or_die(f->path, &o);
+    cu_expect_get(c, KS, IS, 4, 1);
+    assert_int_equal(slc_close(c), SLC_OK);
+}
+
+/* Publication waits for an ordinary session on the path (the lock file
+ * outlives the rename) and ordinary sessions wait for a publication. */
+static void rebuild_excludes_sessions(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, 200, 1, 0);
+    slc_cache *c = open_or_die(f->path, &o);
+    fill(c, 0, 10, 1);
+    slc_rebuild *r = rebuild_range(f->path, 300, 0, 20, 2);
+    slc_writer *w;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_EBUSY);
+    assert_int_equal(slc_rebuild_publish(r, 20), SLC_EBUSY);
+    holder h = {w, 30};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, release_later, &h), 0);
+    assert_int_equal(slc_rebuild_publish(r, SLC_WAIT_FOREVER), SLC_OK);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    /* The old handle's writers see the invalidation. */
+    assert_int_equal(slc_begin_write(c, &w), SLC_EINVALIDATED);
+    assert_int_equal(slc_reopen(c), SLC_OK);
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(access(f->lock, F_OK), 0);
+    assert_int_equal(slc_close(c), SLC_OK);
+}
+
+/* Temporaries of crashed rebuilds are removed by the next rebuild, never
+ * those of a live one, never other names; none trips an open. */
+static void rebuild_removes_stale(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, 50, 1, 0);
+    slc_cache *c = open_or_die(f->path, &o);
+    assert_int_equal(slc_close(c), SLC_OK);
+    char *stale = t_join(f->dir, "cache.slc.tmp.0123456789abcdef");
+    char *other = t_join(f->dir, "cache.slc.tmp.keep-me");
+    char *foreign = t_join(f->dir, "other.slc.tmp.0123456789abcdef");
+    assert_int_equal(t_write_file(stale, "junk", 4), 0);
+    assert_int_equal(t_write_file(other, "junk", 4), 0);
+    assert_int_equal(t_write_file(foreign, "junk", 4), 0);
+    c = open_or_die(f->path, &o);
+    assert_int_equal(slc_close(c), SLC_OK);
+    slc_rebuild *live = rebuild_range(f->path, 50, 0, 3, 1);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(access(foreign, F_OK), 0);
+    /* A second rebuild keeps the live one's temporary. */
+    slc_rebuild *second = rebuild_range(f->path, 60, 0, 4, 1);
+    assert_int_equal(count_dir(f->dir, "cache.slc.tmp."), 3);
+    assert_int_equal(slc_rebuild_close(second), SLC_OK); /* abandoned */
+    assert_int_equal(count_dir(f->dir, "cache.slc.tmp."), 2);
+    assert_int_equal(slc_rebuild_publish(live, 0), SLC_OK);
+    assert_int_equal(slc_rebuild_close(live), SLC_OK);
+    assert_int_equal(count_dir(f->dir, "cache.slc.tmp."), 1);
+    o.slot_capacity = 0;
+    c = open_or_die(f->path, &o);
+    cu_expect_get(c, KS, IS, 2, 1);
+    assert_int_equal(slc_close(c), SLC_OK);
+    free(stale);
+    free(other);
+    free(foreign);
+}
+
+/* More puts than one session may hold: the rebuild rolls sessions. */
+static void rebuild_beyond_session_limit(void **state)
+{
+    fx *f = *state;
+    uint64_t n = SLC_MAX_SESSION_OPS + 1000;
+    slc_rebuild *r = rebuild_range(f->path, n, 0, n, 1);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    slc_options o = cu_opts(KS, IS, 0, 1, 0);
+    slc_cache *c = open_or_die(f->path, &o);
+    uint64_t len;
+    assert_int_equal(slc_len(c, &len), SLC_OK);
+    assert_int_equal(len, n);
+    cu_expect_get(c, KS, IS, 0, 1);
+    cu_expect_get(c, KS, IS, n - 1, 1);
+    assert_int_equal(slc_close(c), SLC_OK);
+    /* Errors: EFULL ends the rebuild and publishes nothing. */
+    r = rebuild_range(f->path, 5, 0, 6, 1);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_EFULL);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_ECLOSED);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    assert_int_equal(count_dir(f->dir, ".tmp."), 0);
+    c = open_or_die(f->path, &o);
+    assert_int_equal(slc_len(c, &len), SLC_OK);
+    assert_int_equal(len, n);
+    assert_int_equal(slc_close(c), SLC_OK);
+    slc_rebuild *x = (slc_rebuild *)(uintptr_t)1;
+    slc_options bad = cu_opts(KS, IS, 0, 1, 0);
+    assert_int_equal(slc_rebuild_begin(f->path, &bad, &x), SLC_EINVAL);
+    assert_null(x);
+    bad.slot_capacity = 5;
+    bad.flags = SLC_READ_ONLY;
+    assert_int_equal(slc_rebuild_begin(f->path, &bad, &x), SLC_EINVAL);
+    assert_int_equal(slc_rebuild_close(NULL), SLC_OK);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, cu_fx_setup, cu_fx_teardown)
@@ -227,6 +476,11 @@ int main(void)
         T(capacity_at_least),
         T(counting),
         T(counting_big_slots),
+        T(begin_write_timeout),
+        T(rebuild_and_reopen),
+        T(rebuild_excludes_sessions),
+        T(rebuild_removes_stale),
+        T(rebuild_beyond_session_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
