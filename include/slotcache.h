@@ -417,6 +417,16 @@ SLC_API int slc_delete(slc_writer *w, const void *key, size_t key_len,
 SLC_API int slc_set_user_flags(slc_writer *w, uint64_t user_flags);
 SLC_API int slc_set_user_data(slc_writer *w, const uint8_t user_data[64]);
 
+/* Make the session replace-all (libslotcache extension): at commit, every
+ * key live in the file whose last staged operation in this session is not
+ * a put is deleted, in the same atomic publication as the rest - the
+ * refresh of a cache whose source is walked in full ("keep what I put,
+ * drop the rest"). Callable any time before commit. The deletes do not
+ * count toward SLC_MAX_SESSION_OPS and free no slots for the commit's
+ * inserts (slots are never reused), so SLC_EFULL and every other commit
+ * rule are those of any session. SLC_EINVAL, SLC_ECLOSED. */
+SLC_API int slc_set_replace_all(slc_writer *w);
+
 /* Publish everything staged as one new generation (even when nothing was
  * staged). Ends the session whatever the result: afterwards only
  * slc_writer_close is allowed (others return SLC_ECLOSED).

@@ -217,6 +217,70 @@ static void counting_big_slots(void **state)
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
+/* ---- Replace-all sessions ----------------------------------------------- */
+
+static void replace_all(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, 300, 1, 0);
+    slc_cache *c = open_or_die(f->path, &o);
+    fill(c, 0, 100, 1);
+    slc_writer *w;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    assert_int_equal(slc_set_replace_all(w), SLC_OK);
+    for (uint64_t n = 50; n < 150; n++)
+        assert_int_equal(cu_put(w, KS, IS, n, 2), SLC_OK);
+    uint8_t k[KS];
+    cu_key(k, KS, 60);
+    int existed = 0;
+    assert_int_equal(slc_delete(w, k, KS, &existed), SLC_OK);
+    assert_int_equal(existed, 1);
+    /* Nothing is visible before the commit. */
+    uint64_t len;
+    assert_int_equal(slc_len(c, &len), SLC_OK);
+    assert_int_equal(len, 100);
+    assert_int_equal(slc_commit(w), SLC_OK);
+    assert_int_equal(slc_set_replace_all(w), SLC_ECLOSED);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_len(c, &len), SLC_OK);
+    assert_int_equal(len, 99);
+    for (uint64_t n = 0; n < 160; n++) {
+        if (n >= 50 && n < 150 && n != 60)
+            cu_expect_get(c, KS, IS, n, 2);
+        else
+            cu_expect_absent(c, KS, n);
+    }
+    assert_int_equal(slc_verify(c), SLC_OK);
+
+    /* SLC_EFULL as in any session: 150 of 300 slots used, 200 new keys. */
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    assert_int_equal(slc_set_replace_all(w), SLC_OK);
+    for (uint64_t n = 1000; n < 1200; n++)
+        assert_int_equal(cu_put(w, KS, IS, n, 3), SLC_OK);
+    assert_int_equal(slc_commit(w), SLC_EFULL);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_len(c, &len), SLC_OK);
+    assert_int_equal(len, 99);
+    cu_expect_get(c, KS, IS, 70, 2);
+
+    /* A replace-all session that puts nothing empties the cache (and the
+     * tombstones make it rehash). */
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    assert_int_equal(slc_set_replace_all(w), SLC_OK);
+    assert_int_equal(slc_commit(w), SLC_OK);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_len(c, &len), SLC_OK);
+    assert_int_equal(len, 0);
+    assert_int_equal(slc_verify(c), SLC_OK);
+    /* An ordinary session afterwards deletes nothing it did not stage. */
+    fill(c, 0, 5, 4);
+    fill(c, 5, 6, 4);
+    assert_int_equal(slc_len(c, &len), SLC_OK);
+    assert_int_equal(len, 6);
+    assert_int_equal(slc_set_replace_all(NULL), SLC_EINVAL);
+    assert_int_equal(slc_close(c), SLC_OK);
+}
+
 /* ---- slc_begin_write_timeout ------------------------------------------- */
 
 typedef struct holder {
@@ -476,6 +540,7 @@ int main(void)
         T(capacity_at_least),
         T(counting),
         T(counting_big_slots),
+        T(replace_all),
         T(begin_write_timeout),
         T(rebuild_and_reopen),
         T(rebuild_excludes_sessions),
