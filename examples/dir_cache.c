@@ -222,7 +222,7 @@ static int failures;
 
 static void make_file(const char *root, const char *rel, size_t size)
 {
-    char path[512];
+    char path[1024];
     snprintf(path, sizeof path, "%s/%s", root, rel);
     FILE *f = fopen(path, "w");
     if (!f) {

@@ -383,7 +383,7 @@ SLC_API int slc_begin_write(slc_cache *c, slc_writer **out);
 
 /* slc_begin_write_timeout: wait no longer than this many milliseconds;
  * SLC_WAIT_FOREVER waits without a limit. */
-#define SLC_WAIT_FOREVER UINT32_MAX
+#define SLC_WAIT_FOREVER 0xFFFFFFFFu
 
 /* slc_begin_write that waits (libslotcache extension): while the answer is
  * SLC_EBUSY (another writer in this or another process), sleep and try
