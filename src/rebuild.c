@@ -231,6 +231,19 @@ static int make_temp(slc_rebuild *r)
     r->tmp_fd = fd;
     if (live_lock(fd, 1) < 0)
         return slc__fail_sys("lock rebuild temporary", r->tmp);
+    /* Another rebuild's cleaning may have taken the file between its
+     * creation and the lock: then the name is gone; make another. */
+    struct stat mine, named;
+    if (fstat(fd, &mine) < 0)
+        return slc__fail_sys("fstat rebuild temporary", r->tmp);
+    if (stat(r->tmp, &named) < 0 || named.st_ino != mine.st_ino ||
+        named.st_dev != mine.st_dev) {
+        close(fd);
+        r->tmp_fd = -1;
+        free(r->tmp);
+        r->tmp = NULL;
+        return make_temp(r);
+    }
     if (have_old) { /* the umask may have cut the mode; owner: if allowed */
         int saved = errno;
         (void)fchmod(fd, old.st_mode & 07777);
