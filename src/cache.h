@@ -118,4 +118,7 @@ SLC__HIDDEN int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
 SLC__HIDDEN int slc__slot_key_equals(const slc_cache *c, const uint8_t *s,
                                      const uint64_t *kw);
 
+/* Mark c's file invalidated; the caller holds exclusivity (invalidate.c). */
+SLC__HIDDEN int slc__invalidate_exclusive(slc_cache *c);
+
 #endif

@@ -28,7 +28,8 @@
 #include "validate.h"
 
 #define KNOWN_OPEN_FLAGS                                                       \
-    (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK | SLC_READ_ONLY)
+    (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK | SLC_READ_ONLY |   \
+     SLC_CAPACITY_AT_LEAST)
 /* Buckets checked at open (SLC1 10.7 G): a fixed run from bucket 0, one or
  * two pages, independent of the file size. */
 #define SAMPLE_BUCKETS 32u
@@ -427,14 +428,22 @@ static int stat_fd(int fd, const char *path, struct stat *st)
  * of group F, like the other limits of a sound file. */
 static int judge(const uint8_t raw[SLC__HEADER_SIZE], const slc__header *h,
                  const slc_options *o, const struct stat *st,
-                 uint64_t *required)
+                 uint64_t *required, const char *path)
 {
     int rc = slc__validate_stable(raw, h);
-    if (!rc && o)
-        rc = slc__validate_config(h, o);
+    if (!rc && o && (rc = slc__validate_config(h, o)) != SLC_OK) {
+        /* Name the file: the caller may open several with one options. */
+        char what[400];
+        snprintf(what, sizeof what, "%s", slc_errdetail());
+        rc = slc__fail(rc, "%s: %s", path, what);
+    }
+    /* A minimum capacity does not vouch for a larger file's: its limit is
+     * checked as for an open without a capacity. */
+    uint64_t exact = o && !(o->flags & SLC_CAPACITY_AT_LEAST) ? o->slot_capacity
+                                                              : 0;
     if (!rc)
-        rc = slc__validate_structure(h, (uint64_t)st->st_size,
-                                     o ? o->slot_capacity : 0, required);
+        rc = slc__validate_structure(h, (uint64_t)st->st_size, exact,
+                                     required);
     if (!rc && !o)
         rc = slc__validate_size_limits(h);
     return rc;
@@ -494,7 +503,7 @@ static int recheck_locked(int fd, const char *path, const char *lock_path,
                        "lock free: a writer crashed mid-commit",
                        path, h->generation);
     if (!rc)
-        rc = judge(raw, h, o, st, required);
+        rc = judge(raw, h, o, st, required, path);
     slc__lock_probe_release(&p);
     return rc;
 }
@@ -509,7 +518,7 @@ static int validate_file(int fd, const char *path, const char *lock_path,
     uint8_t raw[SLC__HEADER_SIZE];
     int rc = read_header(fd, path, lock_path, create, st, raw, h);
     if (!rc)
-        rc = judge(raw, h, o, st, required);
+        rc = judge(raw, h, o, st, required, path);
     if (rc == SLC_ECORRUPT && lock_path && shorter_than_header(h, st) &&
         fresh_header(h) && !slc__registry_busy(st->st_dev, st->st_ino))
         rc = recheck_locked(fd, path, lock_path, create, o, st, h, required);

@@ -64,6 +64,7 @@ struct slc_writer {
     size_t table_mask;
 
     int flags_dirty, data_dirty;
+    int replace_all; /* slc_set_replace_all: delete live keys not put */
     uint64_t user_flags;
     uint8_t user_data[64];
 
@@ -78,7 +79,9 @@ static int writer_gone(const slc_writer *w)
         return slc__fail(SLC_ECLOSED,
                          "writer belongs to the parent process (fork)");
     if (w->ended)
-        return slc__fail(SLC_ECLOSED, "writer session already ended");
+        return slc__fail(SLC_ECLOSED, "writer session already ended: "
+                                     "slc_commit ends it whatever its result "
+                                     "(a failed commit published nothing)");
     return SLC_OK;
 }
 
@@ -416,6 +419,49 @@ int slc_set_user_data(slc_writer *w, const uint8_t user_data[64])
         return slc__fail(SLC_EINVAL, "slc_set_user_data: NULL user_data");
     memcpy(w->user_data, user_data, 64);
     w->data_dirty = 1;
+    return SLC_OK;
+}
+
+/* ---- Replace-all sessions ------------------------------------------------ */
+
+int slc_set_replace_all(slc_writer *w)
+{
+    if (!w)
+        return slc__fail(SLC_EINVAL, "slc_set_replace_all: NULL writer");
+    int rc = writer_gone(w);
+    if (rc)
+        return rc;
+    w->replace_all = 1;
+    return SLC_OK;
+}
+
+/* Replace-all: stage a delete of every live key the session has not
+ * staged, just before planning, so the commit's plan, atomicity and
+ * SLC_EFULL rules are those of any session. The writer is exclusive: the
+ * live slots are read directly. Keys the session staged keep their last
+ * operation (a put stays, a delete stays). Not counted as calls. */
+static int stage_replace_all(slc_writer *w)
+{
+    slc_cache *c = w->c;
+    if (!w->replace_all)
+        return SLC_OK;
+    uint8_t key[SLC_MAX_KEY_SIZE];
+    for (uint64_t id = 0; id < w->start.slot_highwater; id++) {
+        const uint8_t *slot = slc__slot(c, id);
+        if (slc__ld(slot) != SLC__META_USED)
+            continue;
+        slc__copy_out(key, slot + 8, c->key_size);
+        stage_key sk;
+        int rc = stage_lookup(w, key, &sk);
+        if (!rc && sk.entry == SIZE_MAX)
+            rc = stage_add(w, &sk);
+        else if (!rc)
+            continue;
+        if (rc)
+            return rc;
+        w->entries[sk.entry].op = OP_DEL; /* file_state: found by the plan */
+        w->entries[sk.entry].seq = ++w->seq;
+    }
     return SLC_OK;
 }
 
@@ -802,6 +848,9 @@ static int make_plan(slc_writer *w, plan *p)
 {
     slc_cache *c = w->c;
     memset(p, 0, sizeof *p);
+    int staged = stage_replace_all(w); /* replace-all sessions only */
+    if (staged)
+        return staged;
     size_t n = w->count;
     /* Three lists plus merge scratch share one allocation of 2n. */
     p->mem = malloc((2 * n + 1) * sizeof *p->mem);

@@ -40,6 +40,7 @@ enum {
     O_USER_FLAGS,
     O_USER_DATA,
     O_FORCE,
+    O_MATCH,
 };
 
 /* Bit of an option in a command's allowed set. */
@@ -77,6 +78,7 @@ static const opt_def long_options[] = {
     {"user-flags", 1, O_USER_FLAGS},
     {"user-data", 1, O_USER_DATA},
     {"force", 0, O_FORCE},
+    {"match", 1, O_MATCH},
     {NULL, 0, 0},
 };
 
@@ -87,7 +89,7 @@ typedef struct args {
     unsigned long long seen; /* OPT() bits given */
     uint64_t key_size, index_size, capacity, user_version;
     uint64_t bits, key_offset, offset, limit, batch, user_flags;
-    const char *prefix, *start, *end, *user_data;
+    const char *prefix, *start, *end, *user_data, *match;
     uint32_t open_flags; /* SLC_NO_LOCK, SLC_WRITEBACK_SYNC */
 } args;
 
@@ -529,12 +531,73 @@ static int scan_visit(const slc_entry *e, void *ctx)
     return 0;
 }
 
+/* --match OFFSET:HEX[/MASK]: the built-in index predicate. The value is
+ * always hex (index bytes are binary); the mask, when given, has the
+ * value's length. 0 or a usage exit code. */
+typedef struct match_arg {
+    slc_index_match m;
+    uint8_t value[SLC_MAX_MATCH_LEN], mask[SLC_MAX_MATCH_LEN];
+} match_arg;
+
+static int hex_run(const char *s, size_t n, uint8_t *out, size_t max)
+{
+    if (n % 2 || n == 0 || n / 2 > max)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int v = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+        if (v < 0)
+            return -1;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+    }
+    return (int)(n / 2);
+}
+
+static int parse_match(const char *arg, match_arg *ma)
+{
+    char *end;
+    errno = 0;
+    unsigned long long off = strtoull(arg, &end, 10);
+    if (end == arg || *end != ':' || errno || off > UINT32_MAX ||
+        arg[0] == '-')
+        return fail(EXIT_USAGE, "--match '%s': expected OFFSET:HEX[/MASK]",
+                    arg);
+    const char *val = end + 1, *slash = strchr(val, '/');
+    size_t vlen = slash ? (size_t)(slash - val) : strlen(val);
+    int n = hex_run(val, vlen, ma->value, SLC_MAX_MATCH_LEN);
+    int nm = slash ? hex_run(slash + 1, strlen(slash + 1), ma->mask,
+                             SLC_MAX_MATCH_LEN)
+                   : n;
+    if (n < 0 || nm != n)
+        return fail(EXIT_USAGE,
+                    "--match '%s': HEX and MASK must be 1..%u hex bytes of "
+                    "one length",
+                    arg, SLC_MAX_MATCH_LEN);
+    ma->m.offset = (uint32_t)off;
+    ma->m.len = (uint32_t)n;
+    ma->m.value = ma->value;
+    ma->m.mask = slash ? ma->mask : NULL;
+    return 0;
+}
+
 static int cmd_scan(args *a)
 {
     int is_range = HAS(a, O_RANGE) || HAS(a, O_START) || HAS(a, O_END);
     if (is_range && HAS(a, O_PREFIX))
         return fail(EXIT_USAGE, "--prefix and --range/--start/--end exclude "
                                 "each other");
+    if (HAS(a, O_MATCH) && (is_range || HAS(a, O_PREFIX)))
+        return fail(EXIT_USAGE, "--match excludes --prefix and "
+                                "--range/--start/--end");
+    match_arg ma;
+    if (HAS(a, O_MATCH)) {
+        int bad = parse_match(a->match, &ma);
+        if (bad)
+            return bad;
+    }
     if (!HAS(a, O_PREFIX) && (HAS(a, O_BITS) || HAS(a, O_KEY_OFFSET)))
         return fail(EXIT_USAGE, "--bits and --key-offset need --prefix");
     if (a->bits > UINT32_MAX || a->key_offset > UINT32_MAX)
@@ -570,19 +633,29 @@ static int cmd_scan(args *a)
         .limit = a->limit,
     };
     scan_ctx s = {.o = &o, .count_only = HAS(a, O_COUNT)};
+    /* --count counts in the library: nothing is copied or visited. */
+    uint64_t *cnt = s.count_only ? &s.count : NULL;
     int rc;
     if (HAS(a, O_PREFIX)) {
         slc_prefix p = {.offset = (uint32_t)a->key_offset,
                         .bits = (uint32_t)a->bits,
                         .bytes = pat,
                         .len = (size_t)plen};
-        rc = slc_scan_prefix(c, &p, &so, scan_visit, &s);
-    } else if (is_range)
-        rc = slc_scan_range(c, HAS(a, O_START) ? lo : NULL, (size_t)lolen,
-                            HAS(a, O_END) ? hi : NULL, (size_t)hilen, &so,
-                            scan_visit, &s);
-    else
-        rc = slc_scan(c, &so, scan_visit, &s);
+        rc = cnt ? slc_count_prefix(c, &p, &so, cnt)
+                 : slc_scan_prefix(c, &p, &so, scan_visit, &s);
+    } else if (is_range) {
+        const uint8_t *l = HAS(a, O_START) ? lo : NULL;
+        const uint8_t *h = HAS(a, O_END) ? hi : NULL;
+        rc = cnt ? slc_count_range(c, l, (size_t)lolen, h, (size_t)hilen, &so,
+                                   cnt)
+                 : slc_scan_range(c, l, (size_t)lolen, h, (size_t)hilen, &so,
+                                  scan_visit, &s);
+    } else if (HAS(a, O_MATCH)) {
+        rc = cnt ? slc_count_match(c, &ma.m, &so, cnt)
+                 : slc_scan_match(c, &ma.m, &so, scan_visit, &s);
+    } else {
+        rc = cnt ? slc_count(c, &so, cnt) : slc_scan(c, &so, scan_visit, &s);
+    }
     if (rc)
         code = report(a->path, rc);
     else if (s.count_only && g_json)
@@ -1057,6 +1130,77 @@ static int cmd_invalidate(args *a)
     return finish_output(0);
 }
 
+/* ---- compact ------------------------------------------------------------ */
+
+typedef struct compact_ctx {
+    slc_rebuild *r;
+    const slc_options *o;
+} compact_ctx;
+
+static int compact_visit(const slc_entry *e, void *ctx)
+{
+    compact_ctx *k = ctx;
+    return slc_rebuild_put(k->r, e->key, k->o->key_size, e->revision,
+                           e->index, k->o->index_size);
+}
+
+/* Rebuild FILE from a snapshot of its live entries (and user header) and
+ * replace it in place through slc_rebuild_*: readers keep working and
+ * follow with slc_reopen; deleted slots and tombstones are gone. */
+static int cmd_compact(args *a)
+{
+    slc_cache *c;
+    slc_options o;
+    int code = open_or_report(a, FOR_READING, &c, &o);
+    if (code)
+        return code;
+    slc_options n = o;
+    n.flags = (o.flags & SLC_ORDERED_KEYS) |
+              (a->open_flags & (SLC_NO_LOCK | SLC_WRITEBACK_SYNC));
+    slc_stat st;
+    uint64_t live = 0, uf = 0;
+    uint8_t ud[SLC_USER_DATA_SIZE];
+    slc_rebuild *r = NULL;
+    int rc = slc_stat_get(c, &st);
+    n.slot_capacity = HAS(a, O_CAPACITY) ? a->capacity : st.slot_capacity;
+    if (!rc)
+        rc = slc_len(c, &live);
+    if (!rc)
+        rc = slc_user_header(c, &uf, ud);
+    if (!rc && n.slot_capacity < live) {
+        slc_close(c);
+        return fail(EXIT_USAGE,
+                    "--capacity %" PRIu64 " is below the %" PRIu64
+                    " live entries",
+                    n.slot_capacity, live);
+    }
+    if (!rc)
+        rc = slc_rebuild_begin(a->path, &n, &r);
+    if (!rc)
+        rc = slc_rebuild_user_header(r, &uf, ud);
+    compact_ctx k = {r, &o};
+    if (!rc)
+        rc = slc_scan(c, NULL, compact_visit, &k);
+    uint64_t copied = 0;
+    if (!rc)
+        rc = slc_len(c, &copied);
+    slc_close(c);
+    if (!rc)
+        rc = slc_rebuild_publish(r, 10000); /* wait <= 10 s for a writer */
+    slc_rebuild_close(r);
+    if (rc && rc != SLC_EWRITEBACK)
+        return report(a->path, rc);
+    if (g_json)
+        printf("{\"compacted\":true,\"live\":%" PRIu64
+               ",\"capacity\":%" PRIu64 "}\n",
+               copied, n.slot_capacity);
+    else
+        printf("%s compacted: %" PRIu64 " live entries, capacity %" PRIu64
+               "\n",
+               a->path, copied, n.slot_capacity);
+    return finish_output(rc ? report(a->path, rc) : 0);
+}
+
 /* ---- stats -------------------------------------------------------------- */
 
 /* The public API does not expose buckets, so the probe lengths are those of
@@ -1255,10 +1399,11 @@ static const char main_help[] =
     "  get         look up keys\n"
     "  put         insert or update one entry, set user header fields\n"
     "  del         delete keys\n"
-    "  scan        list entries: all, by bit prefix, or by key range\n"
+    "  scan        list entries: all, by bit prefix, key range, index bytes\n"
     "  dump        write the live entries in the slc-dump line format\n"
     "  load        apply an slc-dump (or op script), in batched sessions\n"
     "  invalidate  mark the cache invalidated so its readers reopen it\n"
+    "  compact     rebuild in place (optionally with a new capacity)\n"
     "  stats       probe-length histogram, tombstones, capacity left\n"
     "Run 'slc COMMAND --help' for the arguments and options of each.\n"
     "\n"
@@ -1292,7 +1437,7 @@ static const char main_help[] =
     "  20  SLC_ENOMEM         out of memory\n"
     "  21  SLC_ESYS           system call failed (the message says which)\n"
     "\n"
-    "See slc(1) and docs/cli.md.\n";
+    "See 'man slc' for the full manual.\n";
 
 static const command commands[] = {
     {"create", cmd_create,
@@ -1355,10 +1500,12 @@ static const command commands[] = {
     {"scan", cmd_scan,
      COMMON | OPT(O_TEXT) | OPT(O_PREFIX) | OPT(O_BITS) | OPT(O_KEY_OFFSET) |
          OPT(O_START) | OPT(O_END) | OPT(O_RANGE) | OPT(O_REVERSE) |
-         OPT(O_OFFSET) | OPT(O_LIMIT) | OPT(O_COUNT) | OPT(O_STREAMING),
+         OPT(O_OFFSET) | OPT(O_LIMIT) | OPT(O_COUNT) | OPT(O_STREAMING) |
+         OPT(O_MATCH),
      0, 0,
      "usage: slc scan FILE [--prefix BYTES [--bits N] [--key-offset N]]\n"
      "                [--range | --start KEY | --end KEY] [--reverse]\n"
+     "                [--match OFFSET:HEX[/MASK]]\n"
      "                [--offset N] [--limit N] [--count] [--streaming]\n"
      "                [--text] [--json]\n"
      "\n"
@@ -1373,10 +1520,15 @@ static const command commands[] = {
      "  --end KEY         range scan up to KEY (exclusive); bounds shorter\n"
      "                    than the key are zero-padded\n"
      "  --range           range scan (key order) without bounds\n"
+     "  --match OFFSET:HEX[/MASK]\n"
+     "                    entries whose index bytes from OFFSET equal HEX\n"
+     "                    (under MASK, hex of the same length; up to 64\n"
+     "                    bytes); excludes --prefix and range options\n"
      "  --reverse         descending order\n"
      "  --offset N        skip the first N matches\n"
      "  --limit N         print at most N entries (0 = all)\n"
-     "  --count           print only the number of entries\n"
+     "  --count           print only the number of entries (counted in\n"
+     "                    the library, nothing copied)\n"
      "  --streaming       deliver while scanning (O(1) memory; fails with\n"
      "                    exit 13 if a commit lands) instead of a snapshot\n"},
     {"dump", cmd_dump, COMMON, 0, 0,
@@ -1427,6 +1579,17 @@ static const command commands[] = {
      "Mark the cache invalidated (terminal): every reader in every process\n"
      "gets SLC_EINVALIDATED on its next read and reopens the path. Use it\n"
      "before replacing the file. Already invalidated: exit 0.\n"},
+    {"compact", cmd_compact, COMMON | OPT(O_SYNC) | OPT(O_CAPACITY), 0, 0,
+     "usage: slc compact FILE [--capacity N] [--sync] [--json]\n"
+     "\n"
+     "Rebuild FILE from its live entries and user header, with capacity N\n"
+     "(default: the current one), and replace it in place: the new file is\n"
+     "built beside FILE, made durable and renamed over it under FILE.lock,\n"
+     "then the old file is invalidated. Readers keep working throughout\n"
+     "(those that mapped the old file reopen on SLC_EINVALIDATED). Drops\n"
+     "deleted slots and tombstones; grows or shrinks the capacity. Waits up\n"
+     "to 10 s for a running writer; commits made while the entries are\n"
+     "being copied are not carried over.\n"},
     {"stats", cmd_stats, COMMON, 0, 0,
      "usage: slc stats FILE [--json]\n"
      "\n"
@@ -1528,6 +1691,7 @@ static int parse_args(const command *cmd, int argc, char **argv, args *a)
         case O_START: a->start = value; break;
         case O_END: a->end = value; break;
         case O_USER_DATA: a->user_data = value; break;
+        case O_MATCH: a->match = value; break;
         default: break; /* flags: recorded in seen */
         }
         if (r)

@@ -158,7 +158,7 @@ class Usage(CliTest):
                      "  21  SLC_ESYS", "   2  usage error"):
             self.assertIn(line, out)
         for cmd in ("create", "info", "verify", "get", "put", "del", "scan",
-                    "dump", "load", "invalidate", "stats"):
+                    "dump", "load", "invalidate", "stats", "compact"):
             out = self.ok(cmd, "--help")
             self.assertTrue(out.startswith("usage: slc " + cmd + " "), out)
             self.assertEqual(self.ok("help", cmd), out)
@@ -606,6 +606,102 @@ class Invalidate(CliTest):
         self.fails(12, "get", path, "01")
         self.assertEqual(self.ok("invalidate", path),
                          path + " was already invalidated\n")
+
+
+class Match(CliTest):
+    def test_match(self):
+        path = self.make("m.slc", 2, 3, 300)
+        rng = random.Random(11)
+        entries = {}
+        for i in range(256):
+            entries["%04x" % i] = bytes(rng.getrandbits(8) for _ in range(3))
+        self.load_text(path, "".join("put %s 1 %s\n" % (k, v.hex())
+                                     for k, v in entries.items()))
+        for spec, off, val, mask in (("0:5a", 0, b"\x5a", b"\xff"),
+                                     ("1:8000/8000", 1, b"\x80\x00",
+                                      b"\x80\x00"),
+                                     ("2:03/0F", 2, b"\x03", b"\x0f")):
+            want = [k for k, v in entries.items()
+                    if all(v[off + i] & mask[i] == val[i] & mask[i]
+                           for i in range(len(val)))]
+            out = self.ok("scan", path, "--match", spec).splitlines()
+            self.assertEqual([line.split()[0] for line in out], want)
+            self.assertEqual(self.ok("scan", path, "--match=" + spec,
+                                     "--count"), "%d\n" % len(want))
+            self.assertTrue(want)
+        self.fails(2, "scan", path, "--match", "5a")
+        self.fails(2, "scan", path, "--match", "0:5")
+        self.fails(2, "scan", path, "--match", "0:5a/ff00")
+        self.fails(2, "scan", path, "--match", "-1:5a")
+        self.fails(2, "scan", path, "--match", "0:5a", "--prefix", "00")
+        _, err = self.fails(17, "scan", path, "--match", "2:0000")
+        self.assertIn("index_size", err)
+
+
+class Compact(CliTest):
+    def temporaries(self):
+        return [n for n in os.listdir(self.tmp) if ".tmp." in n]
+
+    def test_compact_grows_and_drops_deleted(self):
+        path = self.make("c.slc", 4, 2, 50)
+        self.load_text(path, "".join("put %08x %d %04x\n" % (i, i, i)
+                                     for i in range(40)))
+        self.load_text(path, "".join("del %08x\n" % i for i in range(0, 40, 2)))
+        self.ok("put", path, "--user-flags", "9")
+        before = self.dump(path)
+        self.fails(14, "load", path, stdin="".join(
+            "put %08x 1 0000\n" % (100 + i) for i in range(20)))
+        self.assertEqual(self.ok("compact", path, "--capacity", "200"),
+                         "%s compacted: 20 live entries, capacity 200\n" % path)
+        info = json.loads(self.ok("info", "--json", path))
+        self.assertEqual((info["slot_capacity"], info["slot_highwater"]),
+                         (200, 20))
+        self.assertEqual(self.dump(path),
+                         before.replace(" cap=50 ", " cap=200 ", 1))
+        self.ok("verify", path)
+        self.load_text(path, "".join("put %08x 1 0000\n" % (100 + i)
+                                     for i in range(20)))
+        # Shrinks too, but never below the live entries.
+        self.fails(2, "compact", path, "--capacity", "39")
+        out = json.loads(self.ok("compact", path, "--capacity", "40", "--json"))
+        self.assertEqual(out, {"compacted": True, "live": 40, "capacity": 40})
+        self.assertEqual(self.temporaries(), [])
+        self.fails(2, "compact", path, "--prefix", "00")
+
+    def test_compact_with_readers(self):
+        """Readers running on the path see every key through 20 compactions."""
+        import threading
+        path = self.make("r.slc", 4, 2, 100)
+        self.load_text(path, "".join("put %08x %d %04x\n" % (i, i, i)
+                                     for i in range(60)))
+        stop = threading.Event()
+        bad = []
+
+        def reader(n):
+            while not stop.is_set():
+                key = "%08x" % (n * 7 % 60)
+                code, out, err = run("get", path, key)
+                if code or out != "%s %d %04x\n" % (key, n * 7 % 60,
+                                                     n * 7 % 60):
+                    bad.append((code, out, err))
+                code, out, err = run("scan", path, "--count")
+                if code or out != "60\n":
+                    bad.append((code, out, err))
+                n += 1
+
+        threads = [threading.Thread(target=reader, args=(i,))
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(20):
+                self.ok("compact", path, "--capacity", 60 + 13 * (i % 5))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(bad, [])
+        self.assertEqual(self.temporaries(), [])
 
 
 class ReadOnly(CliTest):
