@@ -370,6 +370,18 @@ static int cmd_verify(args *a)
 
 /* ---- get ---------------------------------------------------------------- */
 
+/* A rebuild (slc compact, slc_rebuild_publish) may replace the path
+ * between our open and our first read: follow it once, as a long-lived
+ * reader would. True when the read should be tried again. */
+static int follow_once = 1;
+static int follow_path(slc_cache *c, int rc)
+{
+    if (rc != SLC_EINVALIDATED || !follow_once)
+        return 0;
+    follow_once = 0;
+    return slc_reopen(c) == SLC_OK;
+}
+
 static int cmd_get(args *a)
 {
     slc_cache *c;
@@ -389,6 +401,8 @@ static int cmd_get(args *a)
             break;
         int64_t rev;
         int rc = slc_get(c, key, o.key_size, &rev, index, o.index_size);
+        if (follow_path(c, rc))
+            rc = slc_get(c, key, o.key_size, &rev, index, o.index_size);
         if (rc < 0) {
             code = report(a->path, rc);
             break;
@@ -636,6 +650,7 @@ static int cmd_scan(args *a)
     /* --count counts in the library: nothing is copied or visited. */
     uint64_t *cnt = s.count_only ? &s.count : NULL;
     int rc;
+again:
     if (HAS(a, O_PREFIX)) {
         slc_prefix p = {.offset = (uint32_t)a->key_offset,
                         .bits = (uint32_t)a->bits,
@@ -656,6 +671,8 @@ static int cmd_scan(args *a)
     } else {
         rc = cnt ? slc_count(c, &so, cnt) : slc_scan(c, &so, scan_visit, &s);
     }
+    if (s.count == 0 && follow_path(c, rc))
+        goto again;
     if (rc)
         code = report(a->path, rc);
     else if (s.count_only && g_json)
