@@ -285,7 +285,7 @@ static void copy_header(const uint8_t *map, uint8_t raw[SLC__HEADER_SIZE])
 /* SLC_EBUSY: `what`, then the probe's reason (the current detail). */
 static int busy_because(const char *what)
 {
-    char why[256];
+    char why[512];
     snprintf(why, sizeof why, "%s", slc_errdetail());
     return slc__fail(SLC_EBUSY, "%s: %s", what, why);
 }
@@ -433,7 +433,7 @@ static int judge(const uint8_t raw[SLC__HEADER_SIZE], const slc__header *h,
     int rc = slc__validate_stable(raw, h);
     if (!rc && o && (rc = slc__validate_config(h, o)) != SLC_OK) {
         /* Name the file: the caller may open several with one options. */
-        char what[400];
+        char what[512];
         snprintf(what, sizeof what, "%s", slc_errdetail());
         rc = slc__fail(rc, "%s: %s", path, what);
     }

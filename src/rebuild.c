@@ -474,7 +474,7 @@ static int replace(slc_rebuild *r, const char *dir)
     /* Published whatever the sync says: like a commit's msync failure. */
     int rc = fsync_dir(dir);
     if (rc) {
-        char why[400];
+        char why[512];
         snprintf(why, sizeof why, "%s", slc_errdetail());
         rc = slc__fail(SLC_EWRITEBACK, "rebuild published, but %s", why);
     }

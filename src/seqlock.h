@@ -86,13 +86,6 @@ static inline void slc__copy_in(uint8_t *dst, const void *src, size_t n)
     }
 }
 
-/* Store n zero bytes' worth of whole words (n a multiple of 8). */
-static inline void slc__zero_words(uint8_t *dst, size_t n)
-{
-    for (size_t i = 0; i < n; i += 8)
-        slc__st(dst + i, 0);
-}
-
 /* Writer side of one publication. The caller owns the writer lock. */
 static inline uint64_t slc__publish_begin(uint8_t *gen)
 {

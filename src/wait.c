@@ -71,7 +71,7 @@ int slc_begin_write_timeout(slc_cache *c, uint32_t timeout_ms, slc_writer **out)
         if (rc != SLC_EBUSY)
             return rc;
         if (!slc__wait_more(&w)) {
-            char why[400];
+            char why[512];
             snprintf(why, sizeof why, "%s", slc_errdetail());
             return slc__fail(SLC_EBUSY, "still busy after %" PRIu32 " ms: %s",
                              timeout_ms, why);
