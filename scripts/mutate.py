@@ -172,17 +172,20 @@ class Worker:
                       and os.path.isfile(os.path.join(d, f)))
 
     def run_test(self, name, timeout):
-        """(verdict, seconds): 'pass', 'fail' or 'timeout'."""
+        """(verdict, seconds, output): 'pass', 'fail' or 'timeout'."""
         env = dict(os.environ)
         env.pop("CI", None)  # a mutant must not turn a skip into a failure
         t = time.monotonic()
+        out = b""
         try:
             r = run([os.path.join(self.build, "tests", name)],
                     os.path.join(self.build, "tests"), timeout, env)
             v = "pass" if r.returncode == 0 else "fail"
-        except subprocess.TimeoutExpired:
+            out = r.stdout
+        except subprocess.TimeoutExpired as e:
             v = "timeout"
-        return v, time.monotonic() - t
+            out = e.stdout or b""
+        return v, time.monotonic() - t, out.decode(errors="replace")
 
     def apply(self, rec):
         path = os.path.join(self.src, rec["file"])
@@ -208,9 +211,9 @@ def mutant(worker, rec, fast, slow, timeouts):
             return {"status": "build-failed", "by": "", "log": log}
         for stage in (fast, slow):
             for name in stage:
-                v, _ = worker.run_test(name, timeouts[name])
+                v, _, out = worker.run_test(name, timeouts[name])
                 if v != "pass":
-                    return {"status": "killed",
+                    return {"status": "killed", "log": out,
                             "by": name + (" (timeout)" if v == "timeout" else "")}
         return {"status": "survived", "by": ""}
     finally:
@@ -288,8 +291,9 @@ def main():
         names = workers[0].tests()
         times = {}
         for name in names:
-            v, sec = workers[0].run_test(name, 600)
+            v, sec, out = workers[0].run_test(name, 600)
             if v != "pass":
+                print(out[-3000:], file=sys.stderr)
                 print(f"mutate: {name} fails on the unmutated tree ({v})",
                       file=sys.stderr)
                 return 2
@@ -351,6 +355,13 @@ def main():
                  and results[r["id"]]["status"] == "survived"]
     if survivors:
         print("survivors: " + " ".join(survivors))
+    # An equivalent mutant that a test "killed" is either not equivalent or
+    # met a flaky test: show what the test said.
+    for r in records:
+        res = results[r["id"]]
+        if "equivalent" in r and res["status"] == "killed":
+            print(f"--- {r['id']} (marked equivalent) failed {res['by']}:\n"
+                  + res["log"][-1500:])
     if failed:
         print(f"{failed} mutant(s) did not build: fix the list", file=sys.stderr)
         for r in records:
