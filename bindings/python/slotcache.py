@@ -15,6 +15,7 @@ library's detail text (slc_errdetail). See docs/python.md.
 import ctypes
 import ctypes.util
 import os
+import threading
 
 __all__ = [
     "open", "Cache", "Writer", "SlotcacheError", "CorruptError",
@@ -196,10 +197,9 @@ class Cache:
         self._h = h
         self.path = path
         self.key_size, self.index_size = key_size, index_size
-        # Reused output buffers for get (one call at a time per handle in
-        # Python; the GIL is released only inside the C call).
-        self._rev = ctypes.c_int64()
-        self._index = ctypes.create_string_buffer(max(index_size, 1))
+        # get's output buffers, reused per thread: ctypes releases the GIL
+        # during the C call, so threads sharing a handle need their own.
+        self._tls = threading.local()
 
     # -- lifetime --
     def close(self):
@@ -225,10 +225,17 @@ class Cache:
     # -- reads --
     def get(self, key):
         """(revision, index bytes) for a live key, None when absent."""
-        rc = _lib.slc_get(self._handle(), key, len(key), ctypes.byref(self._rev),
-                          self._index, self.index_size)
+        try:
+            rev, rev_ref, index = self._tls.out
+        except AttributeError:
+            rev = ctypes.c_int64()
+            index = ctypes.create_string_buffer(max(self.index_size, 1))
+            rev_ref = ctypes.byref(rev)
+            self._tls.out = rev, rev_ref, index
+        rc = _lib.slc_get(self._handle(), key, len(key), rev_ref, index,
+                          self.index_size)
         if rc == OK:
-            return self._rev.value, self._index.raw[:self.index_size]
+            return rev.value, index.raw[:self.index_size]
         if rc == NOTFOUND:
             return None
         _check(rc, "slc_get")

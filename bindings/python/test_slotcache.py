@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import unittest
 
 import slotcache
@@ -190,6 +191,30 @@ class TestBasics(TempDir):
                 with self.assertRaises(slotcache.ClosedError):
                     w.put(key(3), 3)
             self.assertEqual(c.generation, g + 2)
+
+    def test_threads_sharing_a_handle(self):
+        # ctypes drops the GIL inside slc_get, so threads on one handle
+        # really overlap there; each must get its own key's answer.
+        with slotcache.open(self.path(), key_size=8, index_size=8,
+                            slot_capacity=64) as c:
+            with c.writer() as w:
+                for i in range(8):
+                    w.put(key(i), i, bytes([i]) * 8)
+            wrong = []
+
+            def reader(i):
+                for _ in range(20000):
+                    got = c.get(key(i))
+                    if got != (i, bytes([i]) * 8):
+                        wrong.append((i, got))
+                        return
+
+            threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(wrong, [])
 
     def test_closed_handles(self):
         c = slotcache.open(self.path(), key_size=8, slot_capacity=10)
