@@ -129,6 +129,12 @@ typedef struct slc_writer slc_writer; /* one write session */
  * flags live from bit 16 up, so every bit of the low range that the
  * contract does not name stays an unknown flag (SLC_EINVAL). */
 #define SLC_READ_ONLY (1u << 16)
+/* Extension: slot_capacity is a minimum, not an exact match. It applies
+ * when the file is created (or an empty file initialised); an existing
+ * file whose capacity is at least slot_capacity is accepted, one with less
+ * is SLC_EINCOMPATIBLE (rebuild it larger). For applications that compute
+ * the capacity from their data on every run and want to keep the cache. */
+#define SLC_CAPACITY_AT_LEAST (1u << 17)
 
 /* Open options. Zero-initialise and set the fields. user_version is the
  * caller's schema version: bump it when the meaning of the index bytes
@@ -138,9 +144,11 @@ typedef struct slc_options {
     uint32_t key_size;      /* 1..512 */
     uint32_t index_size;    /* 0..1 MiB */
     uint64_t user_version;  /* must equal the file's */
-    uint64_t slot_capacity; /* >= 1 to create; 0 = accept an existing file's */
+    uint64_t slot_capacity; /* >= 1 to create; 0 = accept an existing file's;
+                               a minimum with SLC_CAPACITY_AT_LEAST */
     uint32_t flags;         /* SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC |
-                               SLC_NO_LOCK | SLC_READ_ONLY; other bits ->
+                               SLC_NO_LOCK | SLC_READ_ONLY |
+                               SLC_CAPACITY_AT_LEAST; other bits ->
                                SLC_EINVAL */
 } slc_options;
 
@@ -341,6 +349,27 @@ SLC_API int slc_scan_match(slc_cache *c, const slc_index_match *m,
                            const slc_scan_opts *o, slc_visit_fn visit,
                            void *ctx);
 
+/* ---- Counting (libslotcache extension) ---------------------------------- */
+/* Each count is the number of entries the matching slc_scan* call with the
+ * same arguments would deliver (filter, offset and limit included), taken
+ * under one stable generation, without copying or visiting any entry. O(1)
+ * memory. SLC_SCAN_REVERSE has no effect and SLC_SCAN_STREAMING is ignored
+ * (a count is always of one generation). *count is 0 unless SLC_OK.
+ * Errors: those of the scan call; a NULL count is SLC_EINVAL. */
+
+/* Count the live entries slc_scan would deliver. */
+SLC_API int slc_count(slc_cache *c, const slc_scan_opts *o, uint64_t *count);
+/* Count the live entries slc_scan_prefix would deliver. */
+SLC_API int slc_count_prefix(slc_cache *c, const slc_prefix *p,
+                             const slc_scan_opts *o, uint64_t *count);
+/* Count the live entries slc_scan_range would deliver (ordered files). */
+SLC_API int slc_count_range(slc_cache *c, const void *start, size_t start_len,
+                            const void *end, size_t end_len,
+                            const slc_scan_opts *o, uint64_t *count);
+/* Count the live entries slc_scan_match would deliver. */
+SLC_API int slc_count_match(slc_cache *c, const slc_index_match *m,
+                            const slc_scan_opts *o, uint64_t *count);
+
 /* ---- Writer sessions ---------------------------------------------------- */
 
 /* Start a write session: takes the process registry mark and (unless
@@ -351,6 +380,20 @@ SLC_API int slc_scan_match(slc_cache *c, const slc_index_match *m,
  * SLC_ENOMEM, SLC_ESYS. Safe from any thread on any handle: exactly one
  * concurrent caller wins. Free the writer with slc_writer_close. */
 SLC_API int slc_begin_write(slc_cache *c, slc_writer **out);
+
+/* slc_begin_write_timeout: wait no longer than this many milliseconds;
+ * SLC_WAIT_FOREVER waits without a limit. */
+#define SLC_WAIT_FOREVER 0xFFFFFFFFu
+
+/* slc_begin_write that waits (libslotcache extension): while the answer is
+ * SLC_EBUSY (another writer in this or another process), sleep and try
+ * again - 1 ms first, doubling up to 50 ms, no busy polling - until the
+ * session starts or timeout_ms have passed (then SLC_EBUSY, with the last
+ * holder's detail). timeout_ms 0 tries once. Other errors return at once.
+ * Do not call it while this thread holds a writer of the same file: it
+ * would wait for itself until the timeout. */
+SLC_API int slc_begin_write_timeout(slc_cache *c, uint32_t timeout_ms,
+                                    slc_writer **out);
 
 /* Stage an upsert (insert if the key is not live at commit, else update
  * in place); the last staged operation per key wins and the bytes are
@@ -374,6 +417,16 @@ SLC_API int slc_delete(slc_writer *w, const void *key, size_t key_len,
 SLC_API int slc_set_user_flags(slc_writer *w, uint64_t user_flags);
 SLC_API int slc_set_user_data(slc_writer *w, const uint8_t user_data[64]);
 
+/* Make the session replace-all (libslotcache extension): at commit, every
+ * key live in the file whose last staged operation in this session is not
+ * a put is deleted, in the same atomic publication as the rest - the
+ * refresh of a cache whose source is walked in full ("keep what I put,
+ * drop the rest"). Callable any time before commit. The deletes do not
+ * count toward SLC_MAX_SESSION_OPS and free no slots for the commit's
+ * inserts (slots are never reused), so SLC_EFULL and every other commit
+ * rule are those of any session. SLC_EINVAL, SLC_ECLOSED. */
+SLC_API int slc_set_replace_all(slc_writer *w);
+
 /* Publish everything staged as one new generation (even when nothing was
  * staged). Ends the session whatever the result: afterwards only
  * slc_writer_close is allowed (others return SLC_ECLOSED).
@@ -387,6 +440,73 @@ SLC_API int slc_commit(slc_writer *w);
  * always SLC_OK. In a child that inherited the writer across fork it frees
  * the child's copy and leaves the parent's lock alone. */
 SLC_API int slc_writer_close(slc_writer *w);
+
+/* ---- Rebuild and replace (libslotcache extension) ----------------------- */
+/* Build a replacement of the cache at a path beside it, then publish it in
+ * one step while readers run: slc_open of the path gets the old file or the
+ * complete new one, never a missing, empty or half-filled one. Typical
+ * uses: grow a full cache (SLC_EFULL), replace a corrupt or incompatible
+ * one, change options (capacity, sizes, user_version). Details, crash
+ * behaviour and the reader loop: docs/api.md "Rebuild and replace". */
+
+typedef struct slc_rebuild slc_rebuild;
+
+/* Start a rebuild of `path` with `opts` (slot_capacity >= 1; any sizes,
+ * user_version and flags but SLC_READ_ONLY): removes temporaries left by
+ * crashed rebuilds of the path, creates "<path>.tmp.<16 hex>" in the same
+ * directory (mode and owner of the current file) and opens a writer
+ * session on it. The path's file is not touched and may not even exist.
+ * Errors: SLC_EINVAL, SLC_ENOMEM, SLC_ESYS, and those of slc_open. One
+ * thread at a time per rebuild; rebuilds of one path may run at once (the
+ * last to publish wins). */
+SLC_API int slc_rebuild_begin(const char *path, const slc_options *opts,
+                              slc_rebuild **out);
+
+/* Stage an entry of the new file, as slc_put (last put per key wins).
+ * Sessions are committed and restarted as the per-session limit requires,
+ * so a rebuild holds any number of entries up to the capacity; in
+ * ordered-keys files put keys in ascending order. SLC_EINVAL (arguments;
+ * the rebuild stays usable); SLC_EFULL, SLC_EOUTOFORDER, SLC_ENOMEM and
+ * others end the rebuild (later calls: SLC_ECLOSED). */
+SLC_API int slc_rebuild_put(slc_rebuild *r, const void *key, size_t key_len,
+                            int64_t revision, const void *index,
+                            size_t index_len);
+
+/* Set the new file's user_flags and/or user_data (either may be NULL to
+ * leave it zero / as last set), published with it. SLC_EINVAL,
+ * SLC_ECLOSED. */
+SLC_API int slc_rebuild_user_header(slc_rebuild *r, const uint64_t *user_flags,
+                                    const uint8_t *user_data);
+
+/* Publish: commit the last session; fsync the new file and the directory;
+ * take "<path>.lock" (waiting up to timeout_ms for an ordinary session to
+ * end, SLC_WAIT_FOREVER without limit; SLC_EBUSY on timeout, after which
+ * publish may be called again); rename the new file over the path; fsync
+ * the directory; mark the replaced file invalidated so readers that map it
+ * get SLC_EINVALIDATED and reopen. SLC_OK, or SLC_EWRITEBACK when the
+ * final directory sync failed (published all the same); other errors
+ * publish nothing and end the rebuild (SLC_EFULL, SLC_EOUTOFORDER from the
+ * last session, SLC_ESYS, ...). Then only slc_rebuild_close is useful. */
+SLC_API int slc_rebuild_publish(slc_rebuild *r, uint32_t timeout_ms);
+
+/* Free the rebuild; one that was not published is abandoned and its
+ * temporary removed. NULL is fine; always SLC_OK. */
+SLC_API int slc_rebuild_close(slc_rebuild *r);
+
+/* Follow the path: open the file now at the handle's path with the
+ * handle's options (key and index size, user_version, flags; any capacity)
+ * and, when it is another file, switch the handle to it and unmap the old
+ * one. Call it after SLC_EINVALIDATED (a rebuild replaced the file); a
+ * path that is replaced again while it is opened is followed again.
+ * SLC_OK leaves the handle on the path's current file (unchanged when it
+ * already was); on an error the handle is unchanged. Errors: those of
+ * slc_open, SLC_EBUSY while a writer of the handle is not freed. Like
+ * slc_close, it must not run concurrently with any other call on the same
+ * handle: threads sharing a handle must agree on who reopens (for example
+ * a read-write lock that readers take shared and the reopening thread
+ * exclusive; a second thread that reopens finds the file current and gets
+ * SLC_OK). Slot ids, generations and capacity may change. */
+SLC_API int slc_reopen(slc_cache *c);
 
 /* ---- Integrity check ---------------------------------------------------- */
 

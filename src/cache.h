@@ -29,6 +29,9 @@ struct slc_cache {
      * epoch they belong to; guarded by the registry mutex (lock.c). */
     unsigned writers;
     unsigned writers_epoch;
+
+    /* Pages this handle knows to be allocated (space.c), for writers. */
+    struct slc__space *space;
 };
 
 static inline uint8_t *slc__slot(const slc_cache *c, uint64_t id)
@@ -114,5 +117,8 @@ SLC__HIDDEN int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
 /* Does slot `s` hold the key `kw` (slc__key_words form)? Word loads. */
 SLC__HIDDEN int slc__slot_key_equals(const slc_cache *c, const uint8_t *s,
                                      const uint64_t *kw);
+
+/* Mark c's file invalidated; the caller holds exclusivity (invalidate.c). */
+SLC__HIDDEN int slc__invalidate_exclusive(slc_cache *c);
 
 #endif

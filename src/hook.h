@@ -8,6 +8,9 @@
 /* Called at each named step of commit and invalidate; tests install a
  * function that may _exit() or raise(SIGKILL) to simulate a crash there. */
 extern SLC__HIDDEN void (*slc__test_hook)(const char *point);
+/* Nonzero: every commit stores through the descriptor as small durable
+ * commits do (tests of that path without the cost of msync). */
+extern SLC__HIDDEN int slc__test_fd_writes;
 #define SLC__HOOK(point)                                                       \
     do {                                                                       \
         if (slc__test_hook)                                                    \

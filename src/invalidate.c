@@ -11,17 +11,12 @@
 #include "lock.h"
 #include "writeback.h"
 
-int slc_invalidate(slc_cache *c)
+/* Publish the invalidated state in c's header; the caller is the file's
+ * only writer. Needs only c->map (the header at least), map_len, gen and
+ * open_flags, so a rebuild can invalidate a file it mapped just the header
+ * of. */
+int slc__invalidate_exclusive(slc_cache *c)
 {
-    if (!c)
-        return slc__fail(SLC_EINVAL, "slc_invalidate: NULL cache");
-    if (c->open_flags & SLC_READ_ONLY)
-        return slc__fail(SLC_EINVAL, "slc_invalidate: handle opened with "
-                                     "SLC_READ_ONLY");
-    int lock_fd;
-    int rc = slc__exclusive_acquire(c, &lock_fd);
-    if (rc)
-        return rc;
     /* Exclusive: one copy is stable. */
     uint8_t raw[SLC__HEADER_SIZE];
     slc__header h;
@@ -31,14 +26,10 @@ int slc_invalidate(slc_cache *c)
      * crashed before its even store (state 1, generation odd) is published
      * again below, or readers would get SLC_EBUSY forever instead of
      * SLC_EINVALIDATED. */
-    if (h.state == SLC__STATE_INVALIDATED && !(h.generation & 1)) {
-        slc__exclusive_release(c, lock_fd);
+    if (h.state == SLC__STATE_INVALIDATED && !(h.generation & 1))
         return SLC_OK;
-    }
-    if (h.state != SLC__STATE_NORMAL && h.state != SLC__STATE_INVALIDATED) {
-        slc__exclusive_release(c, lock_fd);
+    if (h.state != SLC__STATE_NORMAL && h.state != SLC__STATE_INVALIDATED)
         return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32, h.state);
-    }
     int sync = (c->open_flags & SLC_WRITEBACK_SYNC) != 0;
     slc__writeback wb = {0, 0};
     /* An odd generation here is a crashed writer: step past it (g+2, g+3)
@@ -59,6 +50,21 @@ int slc_invalidate(slc_cache *c)
     slc__publish_end(c->gen, g);
     if (sync)
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
-    slc__exclusive_release(c, lock_fd);
     return slc__writeback_status(&wb, "invalidate");
+}
+
+int slc_invalidate(slc_cache *c)
+{
+    if (!c)
+        return slc__fail(SLC_EINVAL, "slc_invalidate: NULL cache");
+    if (c->open_flags & SLC_READ_ONLY)
+        return slc__fail(SLC_EINVAL, "slc_invalidate: handle opened with "
+                                     "SLC_READ_ONLY");
+    int lock_fd;
+    int rc = slc__exclusive_acquire(c, &lock_fd);
+    if (rc)
+        return rc;
+    rc = slc__invalidate_exclusive(c);
+    slc__exclusive_release(c, lock_fd);
+    return rc;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,10 +24,12 @@
 #include "cache.h"
 #include "lock.h"
 #include "sizing.h"
+#include "space.h"
 #include "validate.h"
 
 #define KNOWN_OPEN_FLAGS                                                       \
-    (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK | SLC_READ_ONLY)
+    (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK | SLC_READ_ONLY |   \
+     SLC_CAPACITY_AT_LEAST)
 /* Buckets checked at open (SLC1 10.7 G): a fixed run from bucket 0, one or
  * two pages, independent of the file size. */
 #define SAMPLE_BUCKETS 32u
@@ -114,16 +117,62 @@ static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
     return SLC_OK;
 }
 
+/* A file of `size` bytes must fit RLIMIT_FSIZE, checked before anything
+ * is written: past it, write and ftruncate raise SIGXFSZ, which kills a
+ * process that keeps the default disposition. */
+static int check_fsize_limit(uint64_t size, const char *path)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+        size <= (uint64_t)rl.rlim_cur)
+        return SLC_OK;
+    errno = EFBIG;
+    return slc__fail(SLC_ESYS,
+                     "%s: the file needs %" PRIu64 " bytes, above "
+                     "RLIMIT_FSIZE (%" PRIu64 "): %s",
+                     path, size, (uint64_t)rl.rlim_cur, strerror(EFBIG));
+}
+
+/* Make a rename in the directory of `path` durable (Sync mode): without
+ * it, a power loss can undo the rename although the file was synced. */
+static int sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    char *dir = malloc(n + 1);
+    if (!dir)
+        return slc__fail(SLC_ENOMEM, "directory path allocation failed");
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
+    int rc = SLC_OK, fd;
+    do
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    /* EINVAL: a filesystem that cannot sync directories; nothing to do. */
+    if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
+        rc = slc__fail_sys("sync the directory of", path);
+    if (fd >= 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    free(dir);
+    return rc;
+}
+
 /* Write the header, size the file (sparse), make it durable. */
 static int format_fd(int fd, const slc__layout *l, const slc_options *o,
                      const char *path)
 {
+    int rc = check_fsize_limit(l->file_size, path);
+    if (rc)
+        return rc;
     uint8_t raw[SLC__HEADER_SIZE];
     new_header(l, o, raw);
     /* Header first: an opener racing an in-place initialisation then sees
      * either an empty file or a sound header in a short file, never a
      * full-length file without a header (see recheck_locked). */
-    int rc = write_all(fd, raw, sizeof raw, path);
+    rc = write_all(fd, raw, sizeof raw, path);
     if (rc)
         return rc;
     int r;
@@ -132,6 +181,10 @@ static int format_fd(int fd, const slc__layout *l, const slc_options *o,
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return slc__fail_sys("ftruncate", path);
+    rc = slc__space_new_file(fd, l->buckets_offset,
+                             l->file_size - l->buckets_offset, path);
+    if (rc)
+        return rc;
     if (fsync(fd) < 0)
         return slc__fail_sys("fsync", path);
     return SLC_OK;
@@ -163,6 +216,10 @@ static void random_suffix(char out[17])
 static int create_file(const char *path, const slc__layout *l,
                        const slc_options *o, int *fd_out)
 {
+    /* Checked here too, so that not even a temporary file is made. */
+    int rc = check_fsize_limit(l->file_size, path);
+    if (rc)
+        return rc;
     size_t len = strlen(path) + sizeof ".tmp." + 16;
     char *tmp = malloc(len);
     if (!tmp)
@@ -177,13 +234,20 @@ static int create_file(const char *path, const slc__layout *l,
             break;
     }
     if (fd < 0) {
-        int rc = slc__fail_sys("create temporary file", tmp);
+        rc = slc__fail_sys("create temporary file", tmp);
         free(tmp);
         return rc;
     }
-    int rc = format_fd(fd, l, o, tmp);
+    rc = format_fd(fd, l, o, tmp);
     if (rc == SLC_OK && rename(tmp, path) < 0)
         rc = slc__fail_sys("rename temporary file onto", path);
+    else if (rc == SLC_OK && (o->flags & SLC_WRITEBACK_SYNC) &&
+             (rc = sync_parent_dir(path)) != SLC_OK) {
+        /* Not known durable: undo, so the failed call leaves no file. */
+        int saved = errno;
+        unlink(path);
+        errno = saved;
+    }
     if (rc) {
         int saved = errno;
         close(fd);
@@ -218,9 +282,17 @@ static void copy_header(const uint8_t *map, uint8_t raw[SLC__HEADER_SIZE])
     slc__copy_out(raw, map, SLC__HEADER_SIZE);
 }
 
+/* SLC_EBUSY: `what`, then the probe's reason (the current detail). */
+static int busy_because(const char *what)
+{
+    char why[512];
+    snprintf(why, sizeof why, "%s", slc_errdetail());
+    return slc__fail(SLC_EBUSY, "%s: %s", what, why);
+}
+
 /* 10.6: the generation stayed odd. With locking, whoever gets the lock and
  * still sees odd knows the writer died: corruption. */
-static int odd_generation(const uint8_t *map, const char *path,
+static int odd_generation(int fd, const uint8_t *map, const char *path,
                           const char *lock_path, int create,
                           const struct stat *st, uint8_t raw[SLC__HEADER_SIZE])
 {
@@ -235,24 +307,21 @@ static int odd_generation(const uint8_t *map, const char *path,
                          "generation %" PRIu64 " is odd while a writer of this "
                          "process is active",
                          g);
-    int fd = -1;
-    int rc = slc__lock_open(lock_path, create, &fd);
+    /* Both the lock file and the file lock: a writer through another name
+     * of this file holds only the latter. */
+    slc__lock_probe p;
+    int rc = slc__lock_probe_take(fd, st, path, lock_path, create, &p);
+    if (rc == SLC_EBUSY) {
+        char what[64];
+        snprintf(what, sizeof what, "generation %" PRIu64 " is odd", g);
+        return busy_because(what);
+    }
     if (rc)
         return rc;
-    rc = slc__lock_try(fd, lock_path);
-    if (rc) {
-        slc__lock_close(fd);
-        return rc == SLC_EBUSY
-                   ? slc__fail(SLC_EBUSY,
-                               "generation %" PRIu64 " is odd and the writer "
-                               "lock is held",
-                               g)
-                   : rc;
-    }
     /* Exclusive now: no writer can move the generation. */
     copy_header(map, raw);
     g = slc__le64(raw + SLC__OFF_GENERATION);
-    slc__lock_close(fd);
+    slc__lock_probe_release(&p);
     if (g & 1)
         return slc__fail(SLC_ECORRUPT,
                          "%s: generation %" PRIu64 " is odd with the writer "
@@ -286,7 +355,7 @@ static int read_header(int fd, const char *path, const char *lock_path,
         }
     }
     if (rc == SLC_OK && !stable)
-        rc = odd_generation(map, path, lock_path, create, st, raw);
+        rc = odd_generation(fd, map, path, lock_path, create, st, raw);
     munmap(m, SLC__HEADER_SIZE);
     if (rc == SLC_OK)
         slc__header_decode(raw, h);
@@ -337,6 +406,7 @@ static void cache_free(slc_cache *c)
         munmap(c->map, c->map_len);
     if (c->fd >= 0)
         close(c->fd);
+    slc__space_free(c);
     free(c->path);
     free(c->lock_path);
     free(c);
@@ -358,14 +428,22 @@ static int stat_fd(int fd, const char *path, struct stat *st)
  * of group F, like the other limits of a sound file. */
 static int judge(const uint8_t raw[SLC__HEADER_SIZE], const slc__header *h,
                  const slc_options *o, const struct stat *st,
-                 uint64_t *required)
+                 uint64_t *required, const char *path)
 {
     int rc = slc__validate_stable(raw, h);
-    if (!rc && o)
-        rc = slc__validate_config(h, o);
+    if (!rc && o && (rc = slc__validate_config(h, o)) != SLC_OK) {
+        /* Name the file: the caller may open several with one options. */
+        char what[512];
+        snprintf(what, sizeof what, "%s", slc_errdetail());
+        rc = slc__fail(rc, "%s: %s", path, what);
+    }
+    /* A minimum capacity does not vouch for a larger file's: its limit is
+     * checked as for an open without a capacity. */
+    uint64_t exact = o && !(o->flags & SLC_CAPACITY_AT_LEAST) ? o->slot_capacity
+                                                              : 0;
     if (!rc)
-        rc = slc__validate_structure(h, (uint64_t)st->st_size,
-                                     o ? o->slot_capacity : 0, required);
+        rc = slc__validate_structure(h, (uint64_t)st->st_size, exact,
+                                     required);
     if (!rc && !o)
         rc = slc__validate_size_limits(h);
     return rc;
@@ -403,16 +481,13 @@ static int recheck_locked(int fd, const char *path, const char *lock_path,
                           int create, const slc_options *o, struct stat *st,
                           slc__header *h, uint64_t *required)
 {
-    int lock_fd = -1;
-    int rc = slc__lock_open(lock_path, create, &lock_fd);
+    slc__lock_probe p;
+    int rc = slc__lock_probe_take(fd, st, path, lock_path, create, &p);
+    if (rc == SLC_EBUSY)
+        return busy_because("the file is shorter than its header requires "
+                            "and may be being initialised");
     if (rc)
         return rc;
-    rc = slc__lock_try(lock_fd, lock_path);
-    if (rc == SLC_EBUSY)
-        rc = slc__fail(SLC_EBUSY,
-                       "%s is shorter than its header requires while the "
-                       "writer lock is held: it is being initialised",
-                       path);
     uint8_t raw[SLC__HEADER_SIZE];
     if (!rc)
         rc = stat_fd(fd, path, st);
@@ -428,8 +503,8 @@ static int recheck_locked(int fd, const char *path, const char *lock_path,
                        "lock free: a writer crashed mid-commit",
                        path, h->generation);
     if (!rc)
-        rc = judge(raw, h, o, st, required);
-    slc__lock_close(lock_fd);
+        rc = judge(raw, h, o, st, required, path);
+    slc__lock_probe_release(&p);
     return rc;
 }
 
@@ -443,7 +518,7 @@ static int validate_file(int fd, const char *path, const char *lock_path,
     uint8_t raw[SLC__HEADER_SIZE];
     int rc = read_header(fd, path, lock_path, create, st, raw, h);
     if (!rc)
-        rc = judge(raw, h, o, st, required);
+        rc = judge(raw, h, o, st, required, path);
     if (rc == SLC_ECORRUPT && lock_path && shorter_than_header(h, st) &&
         fresh_header(h) && !slc__registry_busy(st->st_dev, st->st_ino))
         rc = recheck_locked(fd, path, lock_path, create, o, st, h, required);
@@ -496,16 +571,14 @@ static int open_existing(slc_cache *c, const slc_options *o,
     return sample_buckets(c);
 }
 
+/* Never blocks: a FIFO or device at the path is SLC_EINVAL at once. */
 static int open_file(const char *path, int readonly, int *fd_out)
 {
-    int fd = -1;
-    do
-        fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    *fd_out = fd;
-    if (fd < 0 && errno != ENOENT)
+    int rc = slc__open_regular(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC,
+                               0, fd_out);
+    if (rc == SLC_OK && *fd_out < 0 && errno != ENOENT)
         return slc__fail_sys("open", path);
-    return SLC_OK;
+    return rc;
 }
 
 /* Unlock the open-time lock descriptor (kept open until slc_open ends). */
@@ -557,11 +630,19 @@ static int find_or_make(slc_cache *c, const slc_options *o,
                              "%s is empty and slot_capacity is 0", c->path);
         if (lock_fd >= 0 && (rc = slc__lock_try(lock_fd, c->lock_path)))
             return rc;
-        rc = stat_fd(c->fd, c->path, st);
+        /* And the file lock: an opener through another name of this file
+         * must see the initialisation as busy, not as a short file. */
+        int file_lock = -1;
+        if (lock_fd >= 0)
+            rc = slc__file_lock_take(c->fd, c->path, st->st_dev, st->st_ino,
+                                     &file_lock);
+        if (rc == SLC_OK)
+            rc = stat_fd(c->fd, c->path, st);
         if (rc == SLC_OK && st->st_size == 0)
             rc = init_in_place(c->fd, c->path, l, o);
         if (rc == SLC_OK)
             rc = stat_fd(c->fd, c->path, st);
+        slc__lock_close(file_lock);
         lock_drop(lock_fd);
         if (rc)
             return rc;
@@ -646,14 +727,14 @@ int slc_read_options(const char *path, slc_options *opts)
                          "host is not 64-bit little-endian with lock-free "
                          "64-bit atomics");
     int fd = -1;
-    do
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+    int rc = slc__open_regular(path, O_RDONLY | O_CLOEXEC, 0, &fd);
+    if (rc)
+        return rc;
     if (fd < 0)
         return slc__fail_sys("open", path);
     char *lock_path = concat(path, ".lock");
     struct stat st;
-    int rc = lock_path ? stat_fd(fd, path, &st)
+    rc = lock_path ? stat_fd(fd, path, &st)
                        : slc__fail(SLC_ENOMEM, "path allocation failed");
     if (rc == SLC_OK && st.st_size == 0)
         rc = slc__fail(SLC_EINVAL, "%s is empty: no configuration to read",

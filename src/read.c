@@ -20,7 +20,9 @@ int slc__check_state(uint32_t state)
     if (state == SLC__STATE_NORMAL)
         return SLC_OK;
     if (state == SLC__STATE_INVALIDATED)
-        return slc__fail(SLC_EINVALIDATED, "cache was invalidated");
+        return slc__fail(SLC_EINVALIDATED, "cache was invalidated (rebuilt or "
+                                           "replaced): reopen the path with "
+                                           "slc_reopen or slc_open");
     return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32, state);
 }
 

@@ -69,6 +69,8 @@ typedef struct scan {
     key_pred kp;
     index_match im;
     size_t rec; /* bytes per record: slot image then 8-byte slot id */
+    int counting; /* slc_count*: count what would be delivered, visit none */
+    slc_scan_opts own; /* counting: the caller's options, never streaming */
     /* gathered results (snapshot) or one scratch record (streaming) */
     uint8_t *buf;
     size_t count, cap;
@@ -288,7 +290,7 @@ static int stream_out(scan *s, walk *wk)
  * or the single scratch record (streaming). NULL: SLC_ENOMEM in wk->rc. */
 static uint8_t *next_record(scan *s, walk *wk, int streaming)
 {
-    if (streaming)
+    if (streaming || s->counting)
         return record(s, 0);
     int rc = reserve(s, wk->stack);
     if (rc) {
@@ -485,6 +487,13 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
             skipped++;
             continue;
         }
+        if (s->counting) { /* nothing is copied for a count */
+            if (++s->count == o->limit) {
+                n++;
+                break;
+            }
+            continue;
+        }
         if (!r && !(r = next_record(s, wk, streaming)))
             return WALK_ERROR;
         slc__copy_out(r + copied, slot + copied, c->slot_size - copied);
@@ -519,7 +528,7 @@ static int run(scan *s)
     if (s->rec <= sizeof stack) {
         s->buf = stack;
         s->cap = 1;
-    } else if (streaming) {
+    } else if (streaming || s->counting) {
         s->buf = malloc(s->rec); /* O(1) for slots above 4 KiB */
         if (!s->buf)
             return slc__fail(SLC_ENOMEM, "scan record: %zu bytes", s->rec);
@@ -559,7 +568,7 @@ static int run(scan *s)
             if (w == WALK_IMPOSSIBLE)
                 break; /* rc holds the stable verdict */
             rc = SLC_OK;
-            if (!streaming) {
+            if (!streaming && !s->counting) {
                 for (size_t i = 0; i < s->count; i++) {
                     slc_entry e;
                     entry_of(s, record(s, i), &e);
@@ -611,6 +620,14 @@ static int check_opts(const slc_scan_opts *o, slc_visit_fn visit)
 /* The start shared by every scan call, checks in the order of API.md: a
  * usable handle, the file's state (an invalidated cache is reported before
  * any argument), the ordered flag for range scans, then the options. */
+/* Counts pass this instead of a visit: it is never called. */
+static int count_only(const slc_entry *e, void *ctx)
+{
+    (void)e;
+    (void)ctx;
+    return 0;
+}
+
 static int scan_start(scan *s, const char *fn, slc_cache *c,
                       const slc_scan_opts *o, slc_visit_fn visit, void *ctx,
                       int needs_order)
@@ -634,7 +651,23 @@ static int scan_start(scan *s, const char *fn, slc_cache *c,
     s->vctx = ctx;
     s->kp.kind = KEY_ALL;
     s->rec = (size_t)c->slot_size + 8;
+    if (visit == count_only) {
+        /* A count is always of one generation: streaming has no meaning. */
+        s->counting = 1;
+        s->own = *o;
+        s->own.flags &= ~(uint32_t)SLC_SCAN_STREAMING;
+        s->o = &s->own;
+    }
     return SLC_OK;
+}
+
+/* Run a set-up scan; a count stores its result. */
+static int finish(scan *s, uint64_t *count)
+{
+    int rc = run(s);
+    if (rc == SLC_OK && count)
+        *count = s->count;
+    return rc;
 }
 
 int slc_scan(slc_cache *c, const slc_scan_opts *o, slc_visit_fn visit,
@@ -645,11 +678,12 @@ int slc_scan(slc_cache *c, const slc_scan_opts *o, slc_visit_fn visit,
     return rc ? rc : run(&s);
 }
 
-int slc_scan_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
-                    slc_visit_fn visit, void *ctx)
+static int do_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
+                     slc_visit_fn visit, void *ctx, uint64_t *count)
 {
     scan s;
-    int rc = scan_start(&s, "slc_scan_prefix", c, o, visit, ctx, 0);
+    int rc = scan_start(&s, count ? "slc_count_prefix" : "slc_scan_prefix", c,
+                        o, visit, ctx, 0);
     if (rc)
         return rc;
     if (!p)
@@ -683,15 +717,22 @@ int slc_scan_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
         s.kp.full = p->bits / 8;
         s.kp.last_mask = (uint8_t)(0xFFu << (8 - p->bits % 8));
     }
-    return run(&s);
+    return finish(&s, count);
 }
 
-int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
-                   const void *end, size_t end_len, const slc_scan_opts *o,
-                   slc_visit_fn visit, void *ctx)
+int slc_scan_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
+                    slc_visit_fn visit, void *ctx)
+{
+    return do_prefix(c, p, o, visit, ctx, NULL);
+}
+
+static int do_range(slc_cache *c, const void *start, size_t start_len,
+                    const void *end, size_t end_len, const slc_scan_opts *o,
+                    slc_visit_fn visit, void *ctx, uint64_t *count)
 {
     scan s;
-    int rc = scan_start(&s, "slc_scan_range", c, o, visit, ctx, 1);
+    int rc = scan_start(&s, count ? "slc_count_range" : "slc_scan_range", c,
+                        o, visit, ctx, 1);
     if (rc)
         return rc;
     size_t ks = c->key_size;
@@ -721,14 +762,23 @@ int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
     s.kp.kind = KEY_RANGE;
     s.kp.start = start ? lo : NULL;
     s.kp.end = end ? hi : NULL;
-    return run(&s);
+    return finish(&s, count);
 }
 
-int slc_scan_match(slc_cache *c, const slc_index_match *m,
-                   const slc_scan_opts *o, slc_visit_fn visit, void *ctx)
+int slc_scan_range(slc_cache *c, const void *start, size_t start_len,
+                   const void *end, size_t end_len, const slc_scan_opts *o,
+                   slc_visit_fn visit, void *ctx)
+{
+    return do_range(c, start, start_len, end, end_len, o, visit, ctx, NULL);
+}
+
+static int do_match(slc_cache *c, const slc_index_match *m,
+                    const slc_scan_opts *o, slc_visit_fn visit, void *ctx,
+                    uint64_t *count)
 {
     scan s;
-    int rc = scan_start(&s, "slc_scan_match", c, o, visit, ctx, 0);
+    int rc = scan_start(&s, count ? "slc_count_match" : "slc_scan_match", c,
+                        o, visit, ctx, 0);
     if (rc)
         return rc;
     if (!m)
@@ -745,5 +795,56 @@ int slc_scan_match(slc_cache *c, const slc_index_match *m,
     if (!m->value)
         return slc__fail(SLC_EINVAL, "match: NULL value");
     match_compile(&s, m);
-    return run(&s);
+    return finish(&s, count);
+}
+
+int slc_scan_match(slc_cache *c, const slc_index_match *m,
+                   const slc_scan_opts *o, slc_visit_fn visit, void *ctx)
+{
+    return do_match(c, m, o, visit, ctx, NULL);
+}
+
+/* ---- Counting ----------------------------------------------------------- */
+
+/* The scans above with a visit that is never called: the walk counts what
+ * it would deliver (after offset, up to limit) under one generation. */
+static int count_out(uint64_t *count, const char *fn)
+{
+    if (!count)
+        return slc__fail(SLC_EINVAL, "%s: NULL count", fn);
+    *count = 0;
+    return SLC_OK;
+}
+
+int slc_count(slc_cache *c, const slc_scan_opts *o, uint64_t *count)
+{
+    int rc = count_out(count, "slc_count");
+    scan s;
+    if (!rc)
+        rc = scan_start(&s, "slc_count", c, o, count_only, NULL, 0);
+    return rc ? rc : finish(&s, count);
+}
+
+int slc_count_prefix(slc_cache *c, const slc_prefix *p, const slc_scan_opts *o,
+                     uint64_t *count)
+{
+    int rc = count_out(count, "slc_count_prefix");
+    return rc ? rc : do_prefix(c, p, o, count_only, NULL, count);
+}
+
+int slc_count_range(slc_cache *c, const void *start, size_t start_len,
+                    const void *end, size_t end_len, const slc_scan_opts *o,
+                    uint64_t *count)
+{
+    int rc = count_out(count, "slc_count_range");
+    return rc ? rc
+              : do_range(c, start, start_len, end, end_len, o, count_only,
+                         NULL, count);
+}
+
+int slc_count_match(slc_cache *c, const slc_index_match *m,
+                    const slc_scan_opts *o, uint64_t *count)
+{
+    int rc = count_out(count, "slc_count_match");
+    return rc ? rc : do_match(c, m, o, count_only, NULL, count);
 }

@@ -22,6 +22,7 @@
 #ifndef SLC_SEQLOCK_H
 #define SLC_SEQLOCK_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -85,13 +86,6 @@ static inline void slc__copy_in(uint8_t *dst, const void *src, size_t n)
     }
 }
 
-/* Store n zero bytes' worth of whole words (n a multiple of 8). */
-static inline void slc__zero_words(uint8_t *dst, size_t n)
-{
-    for (size_t i = 0; i < n; i += 8)
-        slc__st(dst + i, 0);
-}
-
 /* Writer side of one publication. The caller owns the writer lock. */
 static inline uint64_t slc__publish_begin(uint8_t *gen)
 {
@@ -113,7 +107,12 @@ static inline int slc__read_stable(const uint8_t *gen, uint64_t g1)
 }
 
 /* Retry policy (SLC1 7.7): 10 attempts; before attempt k >= 1 sleep
- * 50 us << (k-1), capped at 1 ms. Worst case about 5.55 ms asleep. */
+ * 50 us << (k-1), capped at 1 ms. Worst case about 5.55 ms asleep.
+ *
+ * Each sleep runs to an absolute CLOCK_MONOTONIC deadline and is resumed
+ * after EINTR with that same deadline: a signal handler installed without
+ * SA_RESTART (a profiler's SIGALRM, say) would otherwise cut every sleep
+ * short and turn the backoff into a spin ending in SLC_EBUSY. */
 #define SLC__READ_ATTEMPTS 10
 
 static inline void slc__backoff(unsigned attempt)
@@ -121,8 +120,20 @@ static inline void slc__backoff(unsigned attempt)
     if (attempt == 0)
         return;
     long us = attempt >= 6 ? 1000L : 50L << (attempt - 1);
-    struct timespec ts = {0, us * 1000L};
-    nanosleep(&ts, NULL); /* EINTR may shorten one sleep: harmless */
+    struct timespec t;
+    if (clock_gettime(CLOCK_MONOTONIC, &t) != 0) {
+        struct timespec ts = {0, us * 1000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    t.tv_nsec += us * 1000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec += 1;
+        t.tv_nsec -= 1000000000L;
+    }
+    /* Bounded: every retry is made closer to a fixed deadline. */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+        ;
 }
 
 #endif

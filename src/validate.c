@@ -63,7 +63,8 @@ int slc__validate_stable(const uint8_t raw[SLC__HEADER_SIZE],
     if (rc)
         return rc;
     if (h->state == SLC__STATE_INVALIDATED)
-        return slc__fail(SLC_EINVALIDATED, "cache file was invalidated");
+        return slc__fail(SLC_EINVALIDATED, "cache file was invalidated: a "
+                                           "rebuild should replace it");
     return SLC_OK;
 }
 
@@ -81,7 +82,14 @@ int slc__validate_config(const slc__header *h, const slc_options *o)
         return slc__fail(SLC_EINCOMPATIBLE,
                          "user_version: file %" PRIu64 ", options %" PRIu64,
                          h->user_version, o->user_version);
-    if (o->slot_capacity != 0 && h->slot_capacity != o->slot_capacity)
+    if (o->slot_capacity != 0 && (o->flags & SLC_CAPACITY_AT_LEAST) &&
+        h->slot_capacity < o->slot_capacity)
+        return slc__fail(SLC_EINCOMPATIBLE,
+                         "slot_capacity: file %" PRIu64 " is below the "
+                         "minimum %" PRIu64 " (SLC_CAPACITY_AT_LEAST)",
+                         h->slot_capacity, o->slot_capacity);
+    if (o->slot_capacity != 0 && !(o->flags & SLC_CAPACITY_AT_LEAST) &&
+        h->slot_capacity != o->slot_capacity)
         return slc__fail(SLC_EINCOMPATIBLE,
                          "slot_capacity: file %" PRIu64 ", options %" PRIu64,
                          h->slot_capacity, o->slot_capacity);

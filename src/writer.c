@@ -2,8 +2,11 @@
  *
  * A session is exclusive (registry mark + flock), so the file cannot change
  * under it: planning reads the index directly and decides every outcome -
- * SLC_EFULL, SLC_EOUTOFORDER, SLC_ECORRUPT, SLC_ENOMEM - before the
- * generation goes odd. Publication then cannot fail; it only stores.
+ * SLC_EFULL, SLC_EOUTOFORDER, SLC_ECORRUPT, SLC_ENOMEM, and SLC_ESYS when
+ * the disk has no room - before the generation goes odd. It decides every
+ * byte too: each insert's bucket, a rehash, the counters, and so every page
+ * the commit will write, whose disk space is allocated (space.c) before
+ * anything is published. Publication then cannot fail; it only stores.
  *
  * Commit order (SLC1 8.4, 16): odd generation; updates; deletes; inserts
  * (key order in ordered mode, else the order each key was last staged);
@@ -21,11 +24,13 @@
 #include "cache.h"
 #include "hook.h"
 #include "lock.h"
+#include "space.h"
 #include "validate.h"
 #include "writeback.h"
 
 #ifdef SLC_TEST_HOOKS
 void (*slc__test_hook)(const char *point);
+int slc__test_fd_writes;
 #endif
 
 enum { OP_PUT = 1, OP_DEL = 2 };
@@ -38,6 +43,7 @@ typedef struct stage_entry {
     uint64_t file_slot, file_bucket; /* valid when file_state == FILE_LIVE */
     uint32_t seq;                    /* when the key was last staged */
     uint8_t op, file_state;
+    uint8_t reuse_tomb; /* an insert's bucket (file_bucket) is a TOMBSTONE */
 } stage_entry;
 
 struct slc_writer {
@@ -58,6 +64,7 @@ struct slc_writer {
     size_t table_mask;
 
     int flags_dirty, data_dirty;
+    int replace_all; /* slc_set_replace_all: delete live keys not put */
     uint64_t user_flags;
     uint8_t user_data[64];
 
@@ -72,7 +79,9 @@ static int writer_gone(const slc_writer *w)
         return slc__fail(SLC_ECLOSED,
                          "writer belongs to the parent process (fork)");
     if (w->ended)
-        return slc__fail(SLC_ECLOSED, "writer session already ended");
+        return slc__fail(SLC_ECLOSED, "writer session already ended: "
+                                     "slc_commit ends it whatever its result "
+                                     "(a failed commit published nothing)");
     return SLC_OK;
 }
 
@@ -143,6 +152,8 @@ int slc_begin_write(slc_cache *c, slc_writer **out)
         rc = slc__fail(SLC_ENOMEM, "writer allocation failed");
     else
         rc = exclusive_header(c, &w->start, &odd);
+    if (!rc) /* tmpfs: no read of the index may meet a hole */
+        rc = slc__space_prepare(c);
     if (rc) {
         free(w);
         slc__exclusive_release(c, lock_fd);
@@ -171,6 +182,8 @@ int slc_writer_close(slc_writer *w)
             close(w->lock_fd);
             errno = saved;
         }
+        if (!w->ended)
+            staging_free(w); /* our copy of the staging is ours to free */
         w->ended = 1;
     }
     session_end(w);
@@ -409,6 +422,49 @@ int slc_set_user_data(slc_writer *w, const uint8_t user_data[64])
     return SLC_OK;
 }
 
+/* ---- Replace-all sessions ------------------------------------------------ */
+
+int slc_set_replace_all(slc_writer *w)
+{
+    if (!w)
+        return slc__fail(SLC_EINVAL, "slc_set_replace_all: NULL writer");
+    int rc = writer_gone(w);
+    if (rc)
+        return rc;
+    w->replace_all = 1;
+    return SLC_OK;
+}
+
+/* Replace-all: stage a delete of every live key the session has not
+ * staged, just before planning, so the commit's plan, atomicity and
+ * SLC_EFULL rules are those of any session. The writer is exclusive: the
+ * live slots are read directly. Keys the session staged keep their last
+ * operation (a put stays, a delete stays). Not counted as calls. */
+static int stage_replace_all(slc_writer *w)
+{
+    slc_cache *c = w->c;
+    if (!w->replace_all)
+        return SLC_OK;
+    uint8_t key[SLC_MAX_KEY_SIZE];
+    for (uint64_t id = 0; id < w->start.slot_highwater; id++) {
+        const uint8_t *slot = slc__slot(c, id);
+        if (slc__ld(slot) != SLC__META_USED)
+            continue;
+        slc__copy_out(key, slot + 8, c->key_size);
+        stage_key sk;
+        int rc = stage_lookup(w, key, &sk);
+        if (!rc && sk.entry == SIZE_MAX)
+            rc = stage_add(w, &sk);
+        else if (!rc)
+            continue;
+        if (rc)
+            return rc;
+        w->entries[sk.entry].op = OP_DEL; /* file_state: found by the plan */
+        w->entries[sk.entry].seq = ++w->seq;
+    }
+    return SLC_OK;
+}
+
 /* ---- Commit planning ---------------------------------------------------- */
 
 /* Stable merge sort of entry indices; the comparators need the writer, so
@@ -450,12 +506,351 @@ typedef struct plan {
     uint32_t *updates, *deletes, *inserts; /* entry indices */
     size_t n_updates, n_deletes, n_inserts;
     uint32_t *mem;
+    /* The index after the commit. Small commits: each insert's bucket is
+     * in its stage_entry (file_bucket, reuse_tomb). Bulk commits and
+     * rehashes: `section`, a private copy of the whole bucket section
+     * (two words a bucket), and `changed`, the file pages where it differs
+     * from the file. */
+    uint64_t *section;
+    uint64_t *changed;
+    size_t n_changed;
+    int rehash;
+    slc__header after; /* the header to publish, generation aside */
+    slc__claim claim;  /* pages to allocate before the odd window */
 } plan;
+
+static void plan_free(slc_writer *w, plan *p)
+{
+    free(p->mem);
+    free(p->section);
+    free(p->changed);
+    slc__claim_drop(w->c, &p->claim);
+}
+
+/* Buckets a small commit changes, as planning sees them before anything
+ * is stored: a small open-addressing map from bucket index to its new
+ * kind. Deletes leave TOMBSTONEs that later inserts may take (SLC1 5.5). */
+enum { OV_NONE = 0, OV_FULL = 1, OV_TOMB = 2 };
+typedef struct overlay {
+    uint64_t *e; /* (bucket + 1) | kind << 62; 0 = free entry */
+    uint64_t mask;
+} overlay;
+#define OV_KEY (((uint64_t)1 << 62) - 1)
+
+static uint64_t ov_home(const overlay *o, uint64_t b)
+{
+    return (b * 0x9E3779B97F4A7C15ull) >> 32 & o->mask;
+}
+
+static int ov_get(const overlay *o, uint64_t b)
+{
+    for (uint64_t i = ov_home(o, b);; i = (i + 1) & o->mask) {
+        uint64_t e = o->e[i];
+        if (!e)
+            return OV_NONE;
+        if ((e & OV_KEY) == b + 1)
+            return (int)(e >> 62);
+    }
+}
+
+static void ov_set(overlay *o, uint64_t b, int kind)
+{
+    uint64_t i = ov_home(o, b);
+    while (o->e[i] && (o->e[i] & OV_KEY) != b + 1)
+        i = (i + 1) & o->mask;
+    o->e[i] = (b + 1) | (uint64_t)kind << 62;
+}
+
+/* The bucket an insert of hash h takes: the first TOMBSTONE or EMPTY on
+ * its probe path, counting this commit's own earlier changes. UINT64_MAX
+ * if there is none (counters that lie: the plan checked there is room). */
+static uint64_t overlay_insert(const slc_cache *c, overlay *o, uint64_t h,
+                               int *tomb)
+{
+    uint64_t i = h & c->bucket_mask;
+    for (uint64_t n = 0; n < c->bucket_count; n++) {
+        int kind = ov_get(o, i);
+        uint64_t sp = kind == OV_FULL   ? 1
+                      : kind == OV_TOMB ? SLC__BUCKET_TOMBSTONE
+                                        : slc__ld(slc__bucket(c, i) + 8);
+        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
+            *tomb = sp == SLC__BUCKET_TOMBSTONE;
+            ov_set(o, i, OV_FULL);
+            return i;
+        }
+        i = (i + 1) & c->bucket_mask;
+    }
+    return UINT64_MAX;
+}
+
+/* The same on a private section. */
+static uint64_t section_insert(const slc_cache *c, uint64_t *sec, uint64_t h,
+                               int *tomb)
+{
+    uint64_t i = h & c->bucket_mask;
+    for (uint64_t n = 0; n < c->bucket_count; n++) {
+        uint64_t sp = sec[2 * i + 1];
+        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
+            *tomb = sp == SLC__BUCKET_TOMBSTONE;
+            sec[2 * i] = h;
+            return i;
+        }
+        i = (i + 1) & c->bucket_mask;
+    }
+    return UINT64_MAX;
+}
+
+static int no_bucket(uint64_t h)
+{
+    return slc__fail(SLC_ECORRUPT,
+                     "no EMPTY or TOMBSTONE bucket on the probe path of hash "
+                     "%016" PRIx64 ": the index counters are wrong",
+                     h);
+}
+
+/* Small commits: the bucket of every insert, with a map of the buckets the
+ * commit changes. Counts the TOMBSTONEs inserts take back. */
+static int place_small(slc_writer *w, plan *p, uint64_t *reused)
+{
+    slc_cache *c = w->c;
+    size_t want = 2 * (p->n_deletes + p->n_inserts) + 16, n = 16;
+    while (n < want)
+        n *= 2;
+    overlay o = {calloc(n, sizeof(uint64_t)), n - 1};
+    if (!o.e)
+        return slc__fail(SLC_ENOMEM, "commit bucket map of %zu entries", n);
+    for (size_t i = 0; i < p->n_deletes; i++)
+        ov_set(&o, w->entries[p->deletes[i]].file_bucket, OV_TOMB);
+    int rc = SLC_OK;
+    for (size_t i = 0; i < p->n_inserts && !rc; i++) {
+        stage_entry *se = &w->entries[p->inserts[i]];
+        int tomb = 0;
+        uint64_t b = overlay_insert(c, &o, se->hash, &tomb);
+        if (b == UINT64_MAX) {
+            rc = no_bucket(se->hash);
+            break;
+        }
+        se->file_bucket = b;
+        se->reuse_tomb = (uint8_t)tomb;
+        *reused += (uint64_t)tomb;
+    }
+    free(o.e);
+    return rc;
+}
+
+static uint64_t off_of(const slc_cache *c, const uint8_t *p)
+{
+    return (uint64_t)(p - c->map);
+}
+
+static uint64_t section_bytes(const slc_cache *c)
+{
+    return c->bucket_count * SLC__BUCKET_SIZE;
+}
+
+/* Bulk commits: apply the bucket changes to a private copy of the section
+ * (a fresh zeroed one when the index is empty, as for a first load). */
+static int place_bulk(slc_writer *w, plan *p, uint64_t *reused)
+{
+    slc_cache *c = w->c;
+    size_t bytes = (size_t)section_bytes(c);
+    int empty = w->start.bucket_used == 0 && w->start.bucket_tombstones == 0;
+    p->section = empty ? calloc(1, bytes) : malloc(bytes);
+    if (!p->section)
+        return slc__fail(SLC_ENOMEM, "commit bucket section of %zu bytes",
+                         bytes);
+    if (!empty)
+        slc__copy_out(p->section, c->buckets, bytes);
+    for (size_t i = 0; i < p->n_deletes; i++)
+        p->section[2 * w->entries[p->deletes[i]].file_bucket + 1] =
+            SLC__BUCKET_TOMBSTONE;
+    for (size_t i = 0; i < p->n_inserts; i++) {
+        const stage_entry *se = &w->entries[p->inserts[i]];
+        uint64_t id = w->start.slot_highwater + i;
+        int tomb = 0;
+        uint64_t b = section_insert(c, p->section, se->hash, &tomb);
+        if (b == UINT64_MAX)
+            return no_bucket(se->hash);
+        p->section[2 * b + 1] = id + 1;
+        *reused += (uint64_t)tomb;
+    }
+    return SLC_OK;
+}
+
+static int by_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Rehash (SLC1 5.6): the index rebuilt from the live slots after the
+ * commit, in ascending slot id order, into a private section. */
+static int place_rehash(slc_writer *w, plan *p, uint64_t *used)
+{
+    slc_cache *c = w->c;
+    size_t bytes = (size_t)section_bytes(c);
+    free(p->section);
+    p->section = calloc(1, bytes);
+    uint64_t *gone = malloc((p->n_deletes + 1) * sizeof *gone);
+    if (!p->section || !gone) {
+        free(gone);
+        return slc__fail(SLC_ENOMEM, "rehash section of %zu bytes", bytes);
+    }
+    for (size_t i = 0; i < p->n_deletes; i++)
+        gone[i] = w->entries[p->deletes[i]].file_slot;
+    qsort(gone, p->n_deletes, sizeof *gone, by_u64);
+    uint8_t key[SLC_MAX_KEY_SIZE];
+    size_t g = 0;
+    int rc = SLC_OK;
+    *used = 0;
+    uint64_t hw = w->start.slot_highwater;
+    for (uint64_t id = 0; id < hw + p->n_inserts && !rc; id++) {
+        uint64_t h;
+        if (id < hw) {
+            while (g < p->n_deletes && gone[g] < id)
+                g++;
+            if (g < p->n_deletes && gone[g] == id)
+                continue;
+            const uint8_t *s = slc__slot(c, id);
+            if (!(slc__ld(s) & SLC__META_USED))
+                continue;
+            slc__copy_out(key, s + 8, c->key_size);
+            h = slc__fnv1a64(key, c->key_size);
+        } else {
+            h = w->entries[p->inserts[id - hw]].hash;
+        }
+        int tomb;
+        uint64_t b = section_insert(c, p->section, h, &tomb);
+        if (b == UINT64_MAX)
+            rc = no_bucket(h);
+        else
+            p->section[2 * b + 1] = id + 1;
+        (*used)++;
+    }
+    free(gone);
+    return rc;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w)
+            return 0;
+    }
+    return 1;
+}
+
+/* A changed page that was a hole: it is zero, only other words need a
+ * store. */
+#define PAGE_WAS_HOLE ((uint64_t)1 << 63)
+
+/* The file pages where the private section differs from the file, noted
+ * for allocation and for the stores of the odd window. Pages inside holes
+ * are zero without reading them (a read would make page-cache pages of a
+ * first load's empty section). */
+static int diff_section(slc_writer *w, plan *p)
+{
+    slc_cache *c = w->c;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t lo = off_of(c, c->buckets), hi = lo + section_bytes(c);
+    size_t cap = 0;
+    const uint8_t *priv = (const uint8_t *)p->section;
+    uint64_t data = 0, hole = 0; /* [data, hole): the next run of data */
+    for (uint64_t pg = lo / page; pg * page < hi; pg++) {
+        uint64_t a = pg * page < lo ? lo : pg * page;
+        uint64_t b = (pg + 1) * page > hi ? hi : (pg + 1) * page;
+        if (a >= hole) {
+            data = slc__data_from(c, a);
+            hole = data == UINT64_MAX ? UINT64_MAX : slc__hole_from(c, data);
+        }
+        int in_hole = b <= data;
+        /* Exclusive: nothing stores into the file, plain reads are safe. */
+        if (in_hole ? all_zero(priv + (a - lo), (size_t)(b - a))
+                    : memcmp(priv + (a - lo), c->map + a, (size_t)(b - a)) == 0)
+            continue;
+        if (p->n_changed == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint64_t *n = realloc(p->changed, cap * sizeof *n);
+            if (!n)
+                return slc__fail(SLC_ENOMEM, "commit page list");
+            p->changed = n;
+        }
+        p->changed[p->n_changed++] = pg | (in_hole ? PAGE_WAS_HOLE : 0);
+        if (in_hole)
+            slc__claim_new(c, &p->claim, a, b - a);
+        else
+            slc__claim_bytes(c, &p->claim, a, b - a);
+    }
+    return SLC_OK;
+}
+
+/* A commit is bulk when its changes are a sizeable part of the index:
+ * then one pass over a private section beats a map of changed buckets. */
+static int is_bulk(const slc_cache *c, const plan *p)
+{
+    return (uint64_t)(p->n_inserts + p->n_deletes) * 16 >= c->bucket_count;
+}
+
+#define SLOT_CLAIM_AHEAD (64u << 10)
+
+/* Every bucket and counter after the commit, and the pages it may need
+ * allocated. */
+static int place(slc_writer *w, plan *p)
+{
+    slc_cache *c = w->c;
+    slc__header *a = &p->after;
+    *a = w->start;
+    uint64_t reused = 0;
+    int rc = is_bulk(c, p) ? place_bulk(w, p, &reused)
+                           : place_small(w, p, &reused);
+    if (rc)
+        return rc;
+    a->slot_highwater += p->n_inserts;
+    a->live_count += p->n_inserts - p->n_deletes;
+    a->bucket_used += p->n_inserts - p->n_deletes;
+    a->bucket_tombstones += p->n_deletes - reused;
+    if (4 * a->bucket_tombstones > c->bucket_count) {
+        p->rehash = 1;
+        if ((rc = place_rehash(w, p, &a->bucket_used)))
+            return rc;
+        a->bucket_tombstones = 0;
+    }
+    if (w->flags_dirty)
+        a->user_flags = w->user_flags;
+    if (w->data_dirty)
+        memcpy(a->user_data, w->user_data, 64);
+    /* Pages that may be holes: new slots, EMPTY buckets inserts take. New
+     * slots claim up to the next 64 KiB, so that a run of small commits
+     * pays one fallocate per 64 KiB of slots. */
+    if (p->n_inserts) {
+        uint64_t lo = off_of(c, slc__slot(c, w->start.slot_highwater));
+        uint64_t hi = lo + (uint64_t)p->n_inserts * c->slot_size;
+        uint64_t ahead = (hi + SLOT_CLAIM_AHEAD - 1) / SLOT_CLAIM_AHEAD *
+                         SLOT_CLAIM_AHEAD;
+        uint64_t end = off_of(c, c->buckets);
+        slc__claim_bytes(c, &p->claim, lo, (ahead < end ? ahead : end) - lo);
+    }
+    if (p->section)
+        return diff_section(w, p);
+    for (size_t i = 0; i < p->n_inserts; i++) {
+        const stage_entry *se = &w->entries[p->inserts[i]];
+        if (!se->reuse_tomb)
+            slc__claim_bytes(c, &p->claim,
+                             off_of(c, slc__bucket(c, se->file_bucket)),
+                             SLC__BUCKET_SIZE);
+    }
+    return SLC_OK;
+}
 
 static int make_plan(slc_writer *w, plan *p)
 {
     slc_cache *c = w->c;
     memset(p, 0, sizeof *p);
+    int staged = stage_replace_all(w); /* replace-all sessions only */
+    if (staged)
+        return staged;
     size_t n = w->count;
     /* Three lists plus merge scratch share one allocation of 2n. */
     p->mem = malloc((2 * n + 1) * sizeof *p->mem);
@@ -531,140 +926,165 @@ static int make_plan(slc_writer *w, plan *p)
                          "commit would fill the hash index: %" PRIu64
                          " of %" PRIu64 " buckets taken, %zu inserts",
                          taken, c->bucket_count, p->n_inserts);
-    return SLC_OK;
+    return place(w, p);
 }
 
 /* ---- Publication -------------------------------------------------------- */
 
-/* Pages changed in the odd window, for the Sync-mode data barrier. */
-typedef struct dirty {
-    uint64_t slot_lo, slot_hi;     /* slot ids [lo, hi) */
-    uint64_t bucket_lo, bucket_hi; /* bucket indices [lo, hi) */
-} dirty;
+/* Where the stores of the odd window go. Through the mapping by default.
+ * Small durable commits write through the descriptor instead: a store
+ * through a mapping dirties its whole page-cache folio, which readahead
+ * may have made large, and msync then writes all of it (about 1 MB per
+ * changed slot on ext4, docs/benchmarks.md W6mixed); write(2) dirties
+ * only the blocks it covers. Readers see either through the one page
+ * cache. Every page written was allocated in planning, so a failed
+ * pwrite falls back to the mapping without risk of SIGBUS. */
+typedef struct out {
+    slc_cache *c;
+    int fd_mode;
+    uint64_t limit; /* pwrite must not end past RLIMIT_FSIZE (SIGXFSZ) */
+    uint64_t off;   /* pending run [off, off+len) in buf */
+    size_t len;
+    uint64_t end; /* end of the last byte written (the Sync barrier) */
+    uint8_t buf[8192];
+} out;
 
-static void mark(uint64_t *lo, uint64_t *hi, uint64_t i)
+static void write_fd(out *o, uint64_t off, const uint8_t *src, size_t n)
 {
-    if (i < *lo)
-        *lo = i;
-    if (i + 1 > *hi)
-        *hi = i + 1;
-}
-
-/* First TOMBSTONE or EMPTY on the probe path of h (SLC1 5.5, 16.4). The
- * plan guarantees one exists; the bound only keeps a damaged file from
- * looping. */
-static uint64_t insert_bucket(const slc_cache *c, uint64_t h, int *tombstone)
-{
-    uint64_t i = h & c->bucket_mask;
-    for (uint64_t n = 0; n < c->bucket_count; n++) {
-        uint64_t sp = slc__ld(slc__bucket(c, i) + 8);
-        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
-            *tombstone = sp == SLC__BUCKET_TOMBSTONE;
-            return i;
-        }
-        i = (i + 1) & c->bucket_mask;
-    }
-    return UINT64_MAX;
-}
-
-/* Rebuild the index from live slots in ascending id order (SLC1 5.6). */
-static uint64_t rehash(slc_cache *c, uint64_t highwater)
-{
-    SLC__HOOK("rehash");
-    slc__zero_words(c->buckets, c->bucket_count * SLC__BUCKET_SIZE);
-    uint8_t key[SLC_MAX_KEY_SIZE];
-    uint64_t used = 0;
-    for (uint64_t id = 0; id < highwater; id++) {
-        const uint8_t *s = slc__slot(c, id);
-        if (!(slc__ld(s) & SLC__META_USED))
+    size_t done = 0;
+    int saved = errno;
+    while (done < n) {
+        ssize_t r = pwrite(o->c->fd, src + done, n - done, (off_t)(off + done));
+        if (r < 0 && errno == EINTR)
             continue;
-        slc__copy_out(key, s + 8, c->key_size);
-        uint64_t h = slc__fnv1a64(key, c->key_size);
-        int tomb;
-        uint64_t b = insert_bucket(c, h, &tomb);
-        if (b == UINT64_MAX)
-            break; /* more live slots than buckets: the file lied */
-        slc__st(slc__bucket(c, b), h);
-        slc__st(slc__bucket(c, b) + 8, id + 1);
-        used++;
+        if (r <= 0)
+            break;
+        done += (size_t)r;
     }
-    return used;
+    errno = saved;
+    if (done < n) /* the page is allocated: a store cannot fault */
+        slc__copy_in(o->c->map + off, src, n);
 }
 
-static void write_slot(slc_writer *w, uint64_t id, const stage_entry *se,
-                       const uint8_t *pl)
+static void out_flush(out *o)
 {
-    slc_cache *c = w->c;
-    uint8_t *s = slc__slot(c, id);
-    /* Key words carry zero key padding; index words a zero tail. */
-    slc__copy_in(s + 8, pl, w->key_bytes);
-    slc__st(s + c->rev_off, (uint64_t)se->revision);
-    slc__copy_in(s + c->index_off, pl + w->key_bytes,
-                 w->rec_bytes - w->key_bytes);
-    slc__st(s, SLC__META_USED);
+    if (o->len)
+        write_fd(o, o->off, o->buf, o->len);
+    o->len = 0;
 }
 
-#define INSERT_PREFETCH 8
+/* Store n bytes at file offset off (8-aligned), through the descriptor. */
+static void out_bytes_fd(out *o, uint64_t off, const void *src, size_t n)
+{
+    if (off + n > o->limit) {
+        out_flush(o); /* keep the order of overlapping stores */
+        slc__copy_in(o->c->map + off, src, n);
+        return;
+    }
+    if (o->len && (off != o->off + o->len || o->len + n > sizeof o->buf))
+        out_flush(o);
+    if (n > sizeof o->buf) {
+        write_fd(o, off, src, n);
+        return;
+    }
+    if (!o->len)
+        o->off = off;
+    memcpy(o->buf + o->len, src, n);
+    o->len += n;
+}
 
-/* Apply the plan inside the odd window. Returns the new counters in h. */
-static void apply(slc_writer *w, const plan *p, slc__header *h, dirty *d)
+/* Store n bytes at file offset off (8-aligned). */
+static inline void out_bytes(out *o, uint64_t off, const void *src, size_t n)
+{
+    if (off + n > o->end)
+        o->end = off + n;
+    if (o->fd_mode)
+        out_bytes_fd(o, off, src, n);
+    else
+        slc__copy_in(o->c->map + off, src, n);
+}
+
+static inline void out_word(out *o, uint64_t off, uint64_t v)
+{
+    if (!o->fd_mode) {
+        if (off + 8 > o->end)
+            o->end = off + 8;
+        slc__st(o->c->map + off, v);
+        return;
+    }
+    uint8_t b[8];
+    slc__put_le64(b, v);
+    out_bytes(o, off, b, 8);
+}
+
+/* Store the section's differing words into the file's changed pages. */
+static void store_section(out *o, const plan *p)
+{
+    slc_cache *c = o->c;
+    out_flush(o);
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t lo = off_of(c, c->buckets), hi = lo + section_bytes(c);
+    for (size_t i = 0; i < p->n_changed; i++) {
+        int hole = (p->changed[i] & PAGE_WAS_HOLE) != 0;
+        uint64_t a = (p->changed[i] & ~PAGE_WAS_HOLE) * page, b = a + page;
+        a = a < lo ? lo : a;
+        b = b > hi ? hi : b;
+        /* The page changes: store all of it, without reading it; of a
+         * page that was a hole only the words that are not zero. */
+        for (uint64_t off = a; off < b; off += 8) {
+            uint64_t v = p->section[(off - lo) / 8];
+            if (v || !hole)
+                slc__st(c->map + off, v);
+        }
+        if (b > o->end)
+            o->end = b;
+    }
+}
+
+/* Apply the plan inside the odd window. */
+static void apply(slc_writer *w, const plan *p, out *o)
 {
     slc_cache *c = w->c;
     for (size_t i = 0; i < p->n_updates; i++) {
         const stage_entry *se = &w->entries[p->updates[i]];
         uint8_t *s = slc__slot(c, se->file_slot);
-        slc__st(s + c->rev_off, (uint64_t)se->revision);
-        slc__copy_in(s + c->index_off, payload_of(w, p->updates[i]) + w->key_bytes,
-                     c->index_size);
-        mark(&d->slot_lo, &d->slot_hi, se->file_slot);
+        out_word(o, off_of(c, s + c->rev_off), (uint64_t)se->revision);
+        out_bytes(o, off_of(c, s + c->index_off),
+                  payload_of(w, p->updates[i]) + w->key_bytes, c->index_size);
         SLC__HOOK("slot_write");
     }
     for (size_t i = 0; i < p->n_deletes; i++) {
         const stage_entry *se = &w->entries[p->deletes[i]];
-        slc__st(slc__slot(c, se->file_slot), 0);
-        slc__st(slc__bucket(c, se->file_bucket) + 8, SLC__BUCKET_TOMBSTONE);
-        h->live_count--;
-        h->bucket_used--;
-        h->bucket_tombstones++;
-        mark(&d->slot_lo, &d->slot_hi, se->file_slot);
-        mark(&d->bucket_lo, &d->bucket_hi, se->file_bucket);
+        out_word(o, off_of(c, slc__slot(c, se->file_slot)), 0);
+        if (!p->section)
+            out_word(o, off_of(c, slc__bucket(c, se->file_bucket) + 8),
+                     SLC__BUCKET_TOMBSTONE);
         SLC__HOOK("bucket_write");
     }
+    uint64_t hw = w->start.slot_highwater;
     for (size_t i = 0; i < p->n_inserts; i++) {
-        /* Inserts land in random buckets: fetch a few ahead so the misses
-         * overlap (the order of inserts itself is fixed by SLC1 16.3). */
-        if (i + INSERT_PREFETCH < p->n_inserts)
-            __builtin_prefetch(
-                slc__bucket(c, w->entries[p->inserts[i + INSERT_PREFETCH]].hash &
-                                   c->bucket_mask),
-                1, 3);
         const stage_entry *se = &w->entries[p->inserts[i]];
-        uint64_t id = h->slot_highwater++;
-        write_slot(w, id, se, payload_of(w, p->inserts[i]));
-        mark(&d->slot_lo, &d->slot_hi, id);
+        const uint8_t *pl = payload_of(w, p->inserts[i]);
+        uint64_t s = off_of(c, slc__slot(c, hw + i));
+        /* meta, key words (zero key padding), revision, index words. */
+        out_word(o, s, SLC__META_USED);
+        out_bytes(o, s + 8, pl, w->key_bytes);
+        out_word(o, s + c->rev_off, (uint64_t)se->revision);
+        out_bytes(o, s + c->index_off, pl + w->key_bytes,
+                  w->rec_bytes - w->key_bytes);
         SLC__HOOK("slot_write");
-        int tomb = 0;
-        uint64_t b = insert_bucket(c, se->hash, &tomb);
-        if (b != UINT64_MAX) {
-            slc__st(slc__bucket(c, b), se->hash);
-            slc__st(slc__bucket(c, b) + 8, id + 1);
-            mark(&d->bucket_lo, &d->bucket_hi, b);
-            h->bucket_tombstones -= (uint64_t)tomb;
-            h->bucket_used++;
+        if (!p->section) {
+            uint64_t b = off_of(c, slc__bucket(c, se->file_bucket));
+            out_word(o, b, se->hash);
+            out_word(o, b + 8, hw + i + 1);
         }
-        h->live_count++;
         SLC__HOOK("bucket_write");
     }
-    if (4 * h->bucket_tombstones > c->bucket_count) {
-        h->bucket_used = rehash(c, h->slot_highwater);
-        h->bucket_tombstones = 0;
-        d->bucket_lo = 0;
-        d->bucket_hi = c->bucket_count;
-    }
-    if (w->flags_dirty)
-        h->user_flags = w->user_flags;
-    if (w->data_dirty)
-        memcpy(h->user_data, w->user_data, 64);
+    if (p->rehash)
+        SLC__HOOK("rehash");
+    if (p->section)
+        store_section(o, p);
+    out_flush(o);
 }
 
 void slc__store_header(slc_cache *c, const slc__header *h)
@@ -681,7 +1101,8 @@ void slc__store_header(slc_cache *c, const slc__header *h)
 /* A big batch of inserts writes every new slot page and, once inserts
  * outnumber the bucket pages, nearly every bucket page: fault them in with
  * one call each, before the odd window opens (about 20 % off a 1,000,000
- * entry bulk load, bench/proposals/writer-populate.patch). */
+ * entry bulk load, bench/proposals/writer-populate.patch). Their space is
+ * allocated already, so this cannot fault on a full disk. */
 #define PREFAULT_MIN_BYTES (64u << 10)
 static void prefault(const slc_writer *w, const plan *p)
 {
@@ -691,10 +1112,10 @@ static void prefault(const slc_writer *w, const plan *p)
         return;
     slc__prefault(c, SLC__HEADER_SIZE + w->start.slot_highwater * c->slot_size,
                   slot_bytes);
-    uint64_t bucket_bytes = c->bucket_count * SLC__BUCKET_SIZE;
+    uint64_t bucket_bytes = section_bytes(c);
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     if ((uint64_t)p->n_inserts >= bucket_bytes / page)
-        slc__prefault(c, (uint64_t)(c->buckets - c->map), bucket_bytes);
+        slc__prefault(c, off_of(c, c->buckets), bucket_bytes);
 }
 
 int slc_commit(slc_writer *w)
@@ -707,37 +1128,46 @@ int slc_commit(slc_writer *w)
     slc_cache *c = w->c;
     plan p;
     rc = make_plan(w, &p);
+    if (rc == SLC_OK) /* disk space before anything is published */
+        rc = slc__claim_commit(c, &p.claim);
     if (rc) {
-        free(p.mem);
+        plan_free(w, &p);
         session_end(w);
         return rc;
     }
 
     int sync = (c->open_flags & SLC_WRITEBACK_SYNC) != 0;
     slc__writeback wb = {0, 0};
-    slc__header h = w->start;
-    dirty d = {UINT64_MAX, 0, UINT64_MAX, 0};
+    out *o = malloc(sizeof *o);
+    if (!o) {
+        plan_free(w, &p);
+        session_end(w);
+        return slc__fail(SLC_ENOMEM, "commit output buffer");
+    }
+    o->c = c;
+    o->fd_mode = sync && !p.section;
+#ifdef SLC_TEST_HOOKS
+    o->fd_mode |= slc__test_fd_writes && !p.section;
+#endif
+    o->limit = o->fd_mode ? slc__write_limit() : 0;
+    o->len = 0;
+    o->end = SLC__HEADER_SIZE;
 
     prefault(w, &p);
     uint64_t g = slc__publish_begin(c->gen); /* N1/S1: odd */
     SLC__HOOK("after_odd");
     if (sync) /* S2: the odd marker is durable before any data page */
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
-    apply(w, &p, &h, &d);                    /* N2/S3 */
-    slc__store_header(c, &h);                /* N3/S4 */
-    if (sync) { /* S5 as one barrier: header through the last dirty byte */
-        uint64_t end = SLC__HEADER_SIZE;
-        if (d.slot_hi)
-            end = SLC__HEADER_SIZE + d.slot_hi * c->slot_size;
-        if (d.bucket_hi)
-            end = (uint64_t)(c->buckets - c->map) + d.bucket_hi * SLC__BUCKET_SIZE;
-        slc__sync_range(c, 0, end, &wb);
-    }
+    apply(w, &p, o);                         /* N2/S3 */
+    slc__store_header(c, &p.after);          /* N3/S4 */
+    if (sync) /* S5 as one barrier: header through the last dirty byte */
+        slc__sync_range(c, 0, o->end, &wb);
     SLC__HOOK("before_even");
     slc__publish_end(c->gen, g);             /* N4/S6: even */
     if (sync)                                /* S7 */
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
-    free(p.mem);
+    free(o);
+    plan_free(w, &p);
     session_end(w);
     return slc__writeback_status(&wb, "commit");
 }

@@ -101,7 +101,7 @@ static void args_open(void **state)
     assert_int_equal(slc_open(f->path, &o, NULL), SLC_EINVAL);
     assert_int_equal(slc_open("", &o, &c), SLC_EINVAL);
     static const uint32_t bad_flags[] = {1u << 3,  1u << 4,  1u << 8,
-                                         1u << 15, 1u << 17, 1u << 31};
+                                         1u << 15, 1u << 18, 1u << 31};
     for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++) {
         o.flags = bad_flags[i];
         c = (slc_cache *)(uintptr_t)1;

@@ -7,17 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The directory of a group: data/<group>, or <group> itself when it is
+ * an absolute path (the in-tree local cases, whatever SLC_TEST_DATA_DIR
+ * says). */
+static char *group_dir(const char *group)
+{
+    return group[0] == '/' ? strdup(group) : t_join(t_data_dir(), group);
+}
+
 /* Sorted subdirectory names of data/<group>. */
 static char **list_cases(const char *group, size_t *n)
 {
-    char *dir = t_join(t_data_dir(), group);
+    char *dir = group_dir(group);
     DIR *d = opendir(dir);
     assert_non_null(d);
     char **names = NULL;
     *n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.' || e->d_type == DT_REG) /* README.md */
             continue;
         names = realloc(names, (*n + 1) * sizeof *names);
         names[(*n)++] = strdup(e->d_name);
@@ -37,7 +45,7 @@ static char **list_cases(const char *group, size_t *n)
 
 static char *case_file(const char *group, const char *name, const char *file)
 {
-    char *g = t_join(t_data_dir(), group);
+    char *g = group_dir(group);
     char *c = t_join(g, name);
     char *p = t_join(c, file);
     free(g);
@@ -335,6 +343,143 @@ static void golden_scans(void **state)
     assert_true(checked > 0);
 }
 
+/* Point lookups (get-args.txt + get.txt, README "get-args.txt, get.txt"):
+ * every key of get.txt through slc_get and, all at once, slc_get_many; both
+ * must print get.txt exactly. Returns 1 if the case had lookups. */
+static int check_gets(const char *group, const char *name)
+{
+    char *args = read_case(group, name, "get-args.txt");
+    char *want = read_case(group, name, "get.txt");
+    if (!args && !want)
+        return 0;
+    if (!args || !want)
+        fail_msg("%s/%s: get-args.txt and get.txt come together", group, name);
+    if (strncmp(args, "get ", 4) != 0)
+        fail_msg("%s/%s: get-args.txt does not start with \"get \"", group,
+                 name);
+    char *ctext = read_case(group, name, "case.txt");
+    assert_non_null(ctext);
+    slc_options o;
+    assert_int_equal(t_parse_case(ctext, &o), 0);
+    char *dir;
+    char *path = stage_copy(group, name, &dir);
+    slc_cache *c = NULL;
+    int rc = slc_open(path, &o, &c);
+    t_buf got = {0}, many = {0};
+    t_buf_printf(&got, "open: %s\n", t_errclass(rc));
+    t_buf_printf(&many, "open: %s\n", t_errclass(rc));
+    /* The keys, in order, are the "get HEXKEY:" lines of get.txt; each
+     * must also be an argument of get-args.txt. */
+    size_t n = 0, ks = o.key_size, is = o.index_size;
+    uint8_t *keys = NULL;
+    for (const char *l = want; (l = strstr(l, "get ")) != NULL; l += 4) {
+        if (l != want && l[-1] != '\n')
+            continue;
+        const char *colon = strchr(l, ':');
+        assert_non_null(colon);
+        char hex[2 * SLC_MAX_KEY_SIZE + 1];
+        size_t hl = (size_t)(colon - l - 4);
+        assert_true(hl < sizeof hex);
+        memcpy(hex, l + 4, hl);
+        hex[hl] = 0;
+        char *tok = strstr(args, hex);
+        if (!tok || tok[-1] != ' ' || (tok[hl] && tok[hl] != ' ' &&
+                                       tok[hl] != '\n'))
+            fail_msg("%s/%s: key %s of get.txt is not in get-args.txt", group,
+                     name, hex);
+        keys = realloc(keys, (n + 1) * ks);
+        assert_non_null(keys);
+        assert_int_equal(t_hex_decode(hex, keys + n * ks, ks), (int)ks);
+        n++;
+    }
+    assert_true(n > 0);
+    int *res = calloc(n, sizeof *res);
+    int64_t *revs = calloc(n, sizeof *revs);
+    uint8_t *ix = calloc(n, is + 1);
+    assert_true(res && revs && ix);
+    int many_rc = rc == SLC_OK
+                      ? slc_get_many(c, keys, n, ks, res, revs, is ? ix : NULL, is)
+                      : rc;
+    for (size_t i = 0; rc == SLC_OK && i < n; i++) {
+        char kh[2 * SLC_MAX_KEY_SIZE + 1], ih[2 * 64 + 1];
+        uint8_t one[64];
+        int64_t rev = 0;
+        assert_true(is <= sizeof one);
+        t_hex_encode(keys + i * ks, ks, kh);
+        int r = slc_get(c, keys + i * ks, ks, &rev, is ? one : NULL, is);
+        if (r == SLC_OK) {
+            if (is)
+                t_hex_encode(one, is, ih);
+            t_buf_printf(&got, "get %s: hit %lld %s\n", kh, (long long)rev,
+                         is ? ih : "-");
+        } else if (r == SLC_NOTFOUND) {
+            t_buf_printf(&got, "get %s: miss\n", kh);
+        } else {
+            t_buf_printf(&got, "get %s: %s\n", kh, t_errclass(r));
+        }
+        if (many_rc != SLC_OK) {
+            t_buf_printf(&many, "get %s: %s\n", kh, t_errclass(many_rc));
+        } else if (res[i] == SLC_OK) {
+            if (is)
+                t_hex_encode(ix + i * is, is, ih);
+            t_buf_printf(&many, "get %s: hit %lld %s\n", kh,
+                         (long long)revs[i], is ? ih : "-");
+        } else {
+            t_buf_printf(&many, "get %s: miss\n", kh);
+        }
+    }
+    if (strcmp(got.s, want) != 0)
+        fail_msg("%s/%s gets: got\n%s--- want\n%s", group, name, got.s, want);
+    if (strcmp(many.s, want) != 0)
+        fail_msg("%s/%s slc_get_many: got\n%s--- want\n%s", group, name,
+                 many.s, want);
+    if (c)
+        slc_close(c);
+    t_buf_free(&got);
+    t_buf_free(&many);
+    free(res);
+    free(revs);
+    free(ix);
+    free(keys);
+    free(path);
+    t_rmtree(dir);
+    free(dir);
+    free(ctext);
+    free(args);
+    free(want);
+    return 1;
+}
+
+static void golden_gets(void **state)
+{
+    (void)state;
+    size_t n;
+    char **names = list_cases("golden", &n);
+    for (size_t i = 0; i < n; i++) {
+        check_gets("golden", names[i]);
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* local/NAME/: cases this project made itself (local/README.md), in the
+ * golden layout but without ops.txt: each is checked with its lookups. */
+static void local_gets(void **state)
+{
+    (void)state;
+    size_t n, checked = 0;
+    const char *local = SLC_TEST_DATA_DIR "/local";
+    char **names = list_cases(local, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!check_gets(local, names[i]))
+            fail_msg("local/%s has no get-args.txt/get.txt", names[i]);
+        checked++;
+        free(names[i]);
+    }
+    free(names);
+    assert_true(checked > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +487,8 @@ int main(void)
         cmocka_unit_test(golden_replay),
         cmocka_unit_test(corrupt_open),
         cmocka_unit_test(golden_scans),
+        cmocka_unit_test(golden_gets),
+        cmocka_unit_test(local_gets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,7 @@ typedef struct session {
     size_t n;
     uint32_t seq;
     int flags_dirty, data_dirty;
+    int replace_all; /* slc_set_replace_all */
     uint64_t user_flags;
     uint8_t user_data[64];
 } session;
@@ -65,6 +66,7 @@ typedef struct world {
     uint64_t next_num; /* ordered: next fresh key number */
     /* statistics, printed at the end */
     unsigned long commits, efull, eoutoforder, aborts, reopens, rounds;
+    unsigned long replace_alls, timeouts;
 } world;
 
 static uint64_t rnd(world *w, uint64_t n) { return t_rand(&w->rs) % n; }
@@ -175,6 +177,12 @@ static void check_all(world *w)
     }
     check_scan(w, 0);
     check_scan(w, 1);
+    /* Counts: all, and with an offset and a limit. */
+    assert_int_equal(slc_count(w->c, NULL, &v), SLC_OK);
+    assert_int_equal(v, live);
+    slc_scan_opts co = {NULL, NULL, 0, 1, 3};
+    assert_int_equal(slc_count(w->c, &co, &v), SLC_OK);
+    assert_int_equal(v, live > 4 ? 3 : live > 0 ? live - 1 : 0);
     uint64_t uf = 1;
     uint8_t ud[64];
     assert_int_equal(slc_user_header(w->c, &uf, ud), SLC_OK);
@@ -305,6 +313,12 @@ static int model_commit(model *m, session *s)
     if (m->ordered && nins && m->hw > 0 &&
         memcmp(s->st[ins[0]].key, m->slots[m->hw - 1].key, m->ks) < 0)
         return SLC_EOUTOFORDER;
+    /* Replace-all: every live key the session does not put goes. */
+    for (uint64_t i = 0; s->replace_all && i < m->hw; i++) {
+        const staged *x = stage_of(s, m->slots[i].key, m->ks);
+        if (m->slots[i].live && !(x && x->op == 1))
+            m->slots[i].live = 0;
+    }
     for (size_t i = 0; i < s->n; i++) {
         long at = model_find(m, s->st[i].key);
         if (at < 0)
@@ -337,7 +351,19 @@ static void run_session(world *w)
     model *m = &w->m;
     session *s = calloc(1, sizeof *s);
     slc_writer *wr = NULL;
-    assert_int_equal(slc_begin_write(w->c, &wr), SLC_OK);
+    assert_int_equal(slc_begin_write_timeout(w->c, (uint32_t)rnd(w, 2), &wr),
+                     SLC_OK);
+    if (rnd(w, 20) == 0) { /* a second writer waits, then gives up */
+        slc_writer *x = (slc_writer *)(uintptr_t)1;
+        assert_int_equal(slc_begin_write_timeout(w->c, 1, &x), SLC_EBUSY);
+        assert_null(x);
+        w->timeouts++;
+    }
+    if (rnd(w, 8) == 0) {
+        assert_int_equal(slc_set_replace_all(wr), SLC_OK);
+        s->replace_all = 1;
+        w->replace_alls++;
+    }
     /* Now and then a purge deletes most live keys, building up enough
      * bucket tombstones for a rehash. */
     if (rnd(w, 20) == 0)
@@ -464,9 +490,10 @@ static void model_random_sessions(void **state)
     slc__test_hook = NULL;
     print_message("model: %lu sessions, %lu rounds, %lu commits, %lu EFULL, "
                   "%lu EOUTOFORDER, %lu abandoned, %lu reopens, %lu "
-                  "rehashes\n",
+                  "rehashes, %lu replace-all, %lu timeouts\n",
                   sessions, w->rounds, w->commits, w->efull, w->eoutoforder,
-                  w->aborts, w->reopens, rehashes);
+                  w->aborts, w->reopens, rehashes, w->replace_alls,
+                  w->timeouts);
     /* The run must have exercised every outcome. */
     if (sessions >= 1000) {
         assert_true(w->efull > 0);
@@ -474,6 +501,8 @@ static void model_random_sessions(void **state)
         assert_true(w->aborts > 0);
         assert_true(w->reopens > 0);
         assert_true(rehashes > 0);
+        assert_true(w->replace_alls > 0);
+        assert_true(w->timeouts > 0);
     }
     assert_int_equal(slc_close(w->c), SLC_OK);
     t_rmtree(w->dir);

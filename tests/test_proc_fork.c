@@ -211,6 +211,36 @@ static void writer_not_inherited(void **state)
     done(dir, path);
 }
 
+/* slc_writer_close in a child frees the child's copy of the staging: the
+ * child exits through exit(), so LeakSanitizer (the ASan+UBSan stage of
+ * CI) checks it and fails the child's exit status on a leak. */
+static void child_close_frees_staging(void **state)
+{
+    (void)state;
+    char *dir;
+    slc_cache *c;
+    char *path = new_cache(&dir, &c);
+    slc_writer *w;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    for (int k = 0; k < 200; k++) {
+        uint8_t key[8], idx[8] = {(uint8_t)k};
+        key_of(k, key);
+        assert_int_equal(slc_put(w, key, 8, k, idx, 8), SLC_OK);
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        int ok = slc_writer_close(w) == SLC_OK && slc_close(c) == SLC_OK;
+        exit(ok ? 0 : 1);
+    }
+    assert_int_equal(wait_child(pid), 0);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
+    done(dir, path);
+}
+
 static void child_begins_own_session(void **state)
 {
     (void)state;
@@ -303,6 +333,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(child_reads_inherited_handle),
         cmocka_unit_test(writer_not_inherited),
+        cmocka_unit_test(child_close_frees_staging),
         cmocka_unit_test(child_begins_own_session),
         cmocka_unit_test(child_after_parent_session),
     };

@@ -21,6 +21,7 @@
 
 typedef struct shared {
     sm_params p;
+    int fd_writes; /* the writer stores through its descriptor (pwrite) */
     int readers;
     int started, done, failed; /* started: commit 1 is published */
     uint64_t reader_ops[MAX_READERS];
@@ -66,6 +67,7 @@ static void pace(void *ctx, uint64_t n)
 static void writer_main(shared *sh, const char *path)
 {
     slc__test_hook = sm_writer_hook;
+    slc__test_fd_writes = sh->fd_writes;
     char err[600];
     sm_slot slot = {path, NULL, 0, NULL};
     if (sm_writer_run(&sh->p, &slot, &sh->ws, pace, sh, err, sizeof err))
@@ -113,14 +115,14 @@ static void reader_main(shared *sh, int i, const char *path)
     _exit(0);
 }
 
-static void stress(void **state)
+static void run_stress(int fd_writes)
 {
-    (void)state;
     unsigned scale = stress_scale();
     shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(sh != MAP_FAILED);
     memset(sh, 0, sizeof *sh);
+    sh->fd_writes = fd_writes;
     sh->p.seed = t_seed("proc_stress");
     sh->p.stride = 4;
     sh->p.window = 40; /* at most 161 live keys */
@@ -239,10 +241,26 @@ static void stress(void **state)
     munmap(sh, sizeof *sh);
 }
 
+static void stress(void **state)
+{
+    (void)state;
+    run_stress(0);
+}
+
+/* The same with every commit written through the descriptor, as small
+ * durable commits are (without their msync: the readers check ordering,
+ * not durability). */
+static void stress_fd_writes(void **state)
+{
+    (void)state;
+    run_stress(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stress),
+        cmocka_unit_test(stress_fd_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "slc_util.h"
 
@@ -38,6 +39,8 @@ enum {
     O_BATCH,
     O_USER_FLAGS,
     O_USER_DATA,
+    O_FORCE,
+    O_MATCH,
 };
 
 /* Bit of an option in a command's allowed set. */
@@ -74,6 +77,8 @@ static const opt_def long_options[] = {
     {"batch", 1, O_BATCH},
     {"user-flags", 1, O_USER_FLAGS},
     {"user-data", 1, O_USER_DATA},
+    {"force", 0, O_FORCE},
+    {"match", 1, O_MATCH},
     {NULL, 0, 0},
 };
 
@@ -84,7 +89,7 @@ typedef struct args {
     unsigned long long seen; /* OPT() bits given */
     uint64_t key_size, index_size, capacity, user_version;
     uint64_t bits, key_offset, offset, limit, batch, user_flags;
-    const char *prefix, *start, *end, *user_data;
+    const char *prefix, *start, *end, *user_data, *match;
     uint32_t open_flags; /* SLC_NO_LOCK, SLC_WRITEBACK_SYNC */
 } args;
 
@@ -168,6 +173,17 @@ static int open_or_report(args *a, uint32_t mode, slc_cache **c,
 
 /* ---- create ------------------------------------------------------------- */
 
+/* A failed create or load removes the cache file this call made (never
+ * one that was there before), so the directory is left as it was found;
+ * `<path>.lock` stays, as SLC1 7.2 never removes it. */
+static int undo_create(const char *path, int made, int code)
+{
+    if (code && made && unlink(path) == 0)
+        fprintf(stderr, "slc %s: removed %s, which this call created\n",
+                g_cmd, path);
+    return code;
+}
+
 static int cmd_create(args *a)
 {
     if (!HAS(a, O_KEY_SIZE) || !HAS(a, O_CAPACITY))
@@ -175,7 +191,8 @@ static int cmd_create(args *a)
     if (a->key_size > UINT32_MAX || a->index_size > UINT32_MAX)
         return fail(EXIT_USAGE, "--key-size/--index-size too large");
     struct stat st;
-    if (stat(a->path, &st) == 0 && st.st_size > 0)
+    int existed = stat(a->path, &st) == 0;
+    if (existed && st.st_size > 0)
         return fail(EXIT_INPUT,
                     "%s already exists (%lld bytes); remove it first or use "
                     "'slc info'",
@@ -195,7 +212,7 @@ static int cmd_create(args *a)
     rc = slc_stat_get(c, &s);
     slc_close(c);
     if (rc)
-        return report(a->path, rc);
+        return undo_create(a->path, !existed, report(a->path, rc));
     if (g_json) {
         fputs("{\"created\":", stdout);
         put_json_str(stdout, a->path);
@@ -217,7 +234,7 @@ static int cmd_create(args *a)
                s.slot_capacity, s.bucket_count,
                (s.flags & SLC_ORDERED_KEYS) ? "ordered" : "unordered",
                s.user_version, s.file_size);
-    return finish_output(0);
+    return undo_create(a->path, !existed, finish_output(0));
 }
 
 /* ---- info --------------------------------------------------------------- */
@@ -353,6 +370,18 @@ static int cmd_verify(args *a)
 
 /* ---- get ---------------------------------------------------------------- */
 
+/* A rebuild (slc compact, slc_rebuild_publish) may replace the path
+ * between our open and our first read: follow it once, as a long-lived
+ * reader would. True when the read should be tried again. */
+static int follow_once = 1;
+static int follow_path(slc_cache *c, int rc)
+{
+    if (rc != SLC_EINVALIDATED || !follow_once)
+        return 0;
+    follow_once = 0;
+    return slc_reopen(c) == SLC_OK;
+}
+
 static int cmd_get(args *a)
 {
     slc_cache *c;
@@ -372,6 +401,8 @@ static int cmd_get(args *a)
             break;
         int64_t rev;
         int rc = slc_get(c, key, o.key_size, &rev, index, o.index_size);
+        if (follow_path(c, rc))
+            rc = slc_get(c, key, o.key_size, &rev, index, o.index_size);
         if (rc < 0) {
             code = report(a->path, rc);
             break;
@@ -514,12 +545,73 @@ static int scan_visit(const slc_entry *e, void *ctx)
     return 0;
 }
 
+/* --match OFFSET:HEX[/MASK]: the built-in index predicate. The value is
+ * always hex (index bytes are binary); the mask, when given, has the
+ * value's length. 0 or a usage exit code. */
+typedef struct match_arg {
+    slc_index_match m;
+    uint8_t value[SLC_MAX_MATCH_LEN], mask[SLC_MAX_MATCH_LEN];
+} match_arg;
+
+static int hex_run(const char *s, size_t n, uint8_t *out, size_t max)
+{
+    if (n % 2 || n == 0 || n / 2 > max)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int v = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+        if (v < 0)
+            return -1;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+    }
+    return (int)(n / 2);
+}
+
+static int parse_match(const char *arg, match_arg *ma)
+{
+    char *end;
+    errno = 0;
+    unsigned long long off = strtoull(arg, &end, 10);
+    if (end == arg || *end != ':' || errno || off > UINT32_MAX ||
+        arg[0] == '-')
+        return fail(EXIT_USAGE, "--match '%s': expected OFFSET:HEX[/MASK]",
+                    arg);
+    const char *val = end + 1, *slash = strchr(val, '/');
+    size_t vlen = slash ? (size_t)(slash - val) : strlen(val);
+    int n = hex_run(val, vlen, ma->value, SLC_MAX_MATCH_LEN);
+    int nm = slash ? hex_run(slash + 1, strlen(slash + 1), ma->mask,
+                             SLC_MAX_MATCH_LEN)
+                   : n;
+    if (n < 0 || nm != n)
+        return fail(EXIT_USAGE,
+                    "--match '%s': HEX and MASK must be 1..%u hex bytes of "
+                    "one length",
+                    arg, SLC_MAX_MATCH_LEN);
+    ma->m.offset = (uint32_t)off;
+    ma->m.len = (uint32_t)n;
+    ma->m.value = ma->value;
+    ma->m.mask = slash ? ma->mask : NULL;
+    return 0;
+}
+
 static int cmd_scan(args *a)
 {
     int is_range = HAS(a, O_RANGE) || HAS(a, O_START) || HAS(a, O_END);
     if (is_range && HAS(a, O_PREFIX))
         return fail(EXIT_USAGE, "--prefix and --range/--start/--end exclude "
                                 "each other");
+    if (HAS(a, O_MATCH) && (is_range || HAS(a, O_PREFIX)))
+        return fail(EXIT_USAGE, "--match excludes --prefix and "
+                                "--range/--start/--end");
+    match_arg ma;
+    if (HAS(a, O_MATCH)) {
+        int bad = parse_match(a->match, &ma);
+        if (bad)
+            return bad;
+    }
     if (!HAS(a, O_PREFIX) && (HAS(a, O_BITS) || HAS(a, O_KEY_OFFSET)))
         return fail(EXIT_USAGE, "--bits and --key-offset need --prefix");
     if (a->bits > UINT32_MAX || a->key_offset > UINT32_MAX)
@@ -555,19 +647,32 @@ static int cmd_scan(args *a)
         .limit = a->limit,
     };
     scan_ctx s = {.o = &o, .count_only = HAS(a, O_COUNT)};
+    /* --count counts in the library: nothing is copied or visited. */
+    uint64_t *cnt = s.count_only ? &s.count : NULL;
     int rc;
+again:
     if (HAS(a, O_PREFIX)) {
         slc_prefix p = {.offset = (uint32_t)a->key_offset,
                         .bits = (uint32_t)a->bits,
                         .bytes = pat,
                         .len = (size_t)plen};
-        rc = slc_scan_prefix(c, &p, &so, scan_visit, &s);
-    } else if (is_range)
-        rc = slc_scan_range(c, HAS(a, O_START) ? lo : NULL, (size_t)lolen,
-                            HAS(a, O_END) ? hi : NULL, (size_t)hilen, &so,
-                            scan_visit, &s);
-    else
-        rc = slc_scan(c, &so, scan_visit, &s);
+        rc = cnt ? slc_count_prefix(c, &p, &so, cnt)
+                 : slc_scan_prefix(c, &p, &so, scan_visit, &s);
+    } else if (is_range) {
+        const uint8_t *l = HAS(a, O_START) ? lo : NULL;
+        const uint8_t *h = HAS(a, O_END) ? hi : NULL;
+        rc = cnt ? slc_count_range(c, l, (size_t)lolen, h, (size_t)hilen, &so,
+                                   cnt)
+                 : slc_scan_range(c, l, (size_t)lolen, h, (size_t)hilen, &so,
+                                  scan_visit, &s);
+    } else if (HAS(a, O_MATCH)) {
+        rc = cnt ? slc_count_match(c, &ma.m, &so, cnt)
+                 : slc_scan_match(c, &ma.m, &so, scan_visit, &s);
+    } else {
+        rc = cnt ? slc_count(c, &so, cnt) : slc_scan(c, &so, scan_visit, &s);
+    }
+    if (s.count == 0 && follow_path(c, rc))
+        goto again;
     if (rc)
         code = report(a->path, rc);
     else if (s.count_only && g_json)
@@ -675,6 +780,7 @@ typedef struct load_state {
     uint64_t ops;      /* put/del calls in the open session */
     uint64_t puts, dels, sessions;
     uint8_t *index;
+    int nul; /* the last line read held a NUL byte */
 } load_state;
 
 /* Split a line into at most max whitespace-separated words, in place. */
@@ -836,13 +942,19 @@ static int load_line(load_state *L, char **word, int n)
                        "commit or end)");
 }
 
-/* Read one line without its newline; NULL at end of input. */
+/* Read one line without its newline; NULL at end of input, and also at a
+ * line holding a NUL byte (L->nul set): the text after it would be
+ * silently ignored. */
 static char *next_line(FILE *in, char **buf, size_t *cap, load_state *L)
 {
     ssize_t n = getline(buf, cap, in);
     if (n < 0)
         return NULL;
     L->line++;
+    if (memchr(*buf, '\0', (size_t)n)) {
+        L->nul = 1;
+        return NULL;
+    }
     while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r'))
         (*buf)[--n] = '\0';
     return *buf;
@@ -886,9 +998,12 @@ static int cmd_load(args *a)
         } else
             pending = 1;
     }
+    if (L.nul)
+        code = bad_line(&L, "the line contains a NUL byte");
 
     struct stat st;
-    int exists = stat(a->path, &st) == 0 && st.st_size > 0;
+    int existed = stat(a->path, &st) == 0, made = 0;
+    int exists = existed && st.st_size > 0;
     if (!code && exists && HAS(a, O_CAPACITY))
         code = fail(EXIT_USAGE, "--capacity applies only when load creates "
                                 "FILE; %s exists",
@@ -904,6 +1019,18 @@ static int cmd_load(args *a)
                         ", the input key_size %" PRIu32 " index_size %" PRIu32,
                         a->path, L.o.key_size, L.o.index_size, hdr.key_size,
                         hdr.index_size);
+        else if (have_header && !HAS(a, O_FORCE) &&
+                 (hdr.user_version != L.o.user_version ||
+                  (hdr.flags & SLC_ORDERED_KEYS) !=
+                      (L.o.flags & SLC_ORDERED_KEYS)))
+            code = fail(tool_exit(SLC_EINCOMPATIBLE),
+                        "%s has user_version %" PRIu64 " ordered=%d, the "
+                        "input user_version %" PRIu64 " ordered=%d; "
+                        "--force loads it anyway",
+                        a->path, L.o.user_version,
+                        (L.o.flags & SLC_ORDERED_KEYS) ? 1 : 0,
+                        hdr.user_version,
+                        (hdr.flags & SLC_ORDERED_KEYS) ? 1 : 0);
     } else if (!code && !have_header)
         code = fail(EXIT_INPUT, "%s does not exist and the input has no "
                                 "slc-dump header: create it first with "
@@ -916,6 +1043,7 @@ static int cmd_load(args *a)
         int rc = slc_open(a->path, &hdr, &L.c);
         if (rc)
             code = report(a->path, rc);
+        made = !rc && !existed;
         L.o = hdr;
     }
     if (!code && !(L.index = malloc(L.o.index_size ? L.o.index_size : 1)))
@@ -947,6 +1075,8 @@ static int cmd_load(args *a)
         } else
             code = load_line(&L, word, n);
     }
+    if (!code && L.nul)
+        code = bad_line(&L, "the line contains a NUL byte");
     if (!code && ferror(in))
         code = fail(EXIT_INPUT, "%s: read error: %s", L.input, strerror(errno));
     if (!code && have_header && !end_seen)
@@ -955,7 +1085,7 @@ static int cmd_load(args *a)
                     L.input);
     if (!code && L.w)
         code = commit_session(&L);
-    if (code && (L.sessions || L.w))
+    if (code && (L.sessions || L.w) && !made)
         fprintf(stderr, "slc load: %" PRIu64 " session(s) committed before "
                         "the error stay in %s; the open session was "
                         "discarded\n",
@@ -986,7 +1116,7 @@ static int cmd_load(args *a)
     if (in != stdin)
         fclose(in);
     slc_close(L.c);
-    return finish_output(code);
+    return undo_create(a->path, made, finish_output(code));
 }
 
 /* ---- invalidate --------------------------------------------------------- */
@@ -1015,6 +1145,77 @@ static int cmd_invalidate(args *a)
                "and recreate it\n",
                a->path);
     return finish_output(0);
+}
+
+/* ---- compact ------------------------------------------------------------ */
+
+typedef struct compact_ctx {
+    slc_rebuild *r;
+    const slc_options *o;
+} compact_ctx;
+
+static int compact_visit(const slc_entry *e, void *ctx)
+{
+    compact_ctx *k = ctx;
+    return slc_rebuild_put(k->r, e->key, k->o->key_size, e->revision,
+                           e->index, k->o->index_size);
+}
+
+/* Rebuild FILE from a snapshot of its live entries (and user header) and
+ * replace it in place through slc_rebuild_*: readers keep working and
+ * follow with slc_reopen; deleted slots and tombstones are gone. */
+static int cmd_compact(args *a)
+{
+    slc_cache *c;
+    slc_options o;
+    int code = open_or_report(a, FOR_READING, &c, &o);
+    if (code)
+        return code;
+    slc_options n = o;
+    n.flags = (o.flags & SLC_ORDERED_KEYS) |
+              (a->open_flags & (SLC_NO_LOCK | SLC_WRITEBACK_SYNC));
+    slc_stat st;
+    uint64_t live = 0, uf = 0;
+    uint8_t ud[SLC_USER_DATA_SIZE];
+    slc_rebuild *r = NULL;
+    int rc = slc_stat_get(c, &st);
+    n.slot_capacity = HAS(a, O_CAPACITY) ? a->capacity : st.slot_capacity;
+    if (!rc)
+        rc = slc_len(c, &live);
+    if (!rc)
+        rc = slc_user_header(c, &uf, ud);
+    if (!rc && n.slot_capacity < live) {
+        slc_close(c);
+        return fail(EXIT_USAGE,
+                    "--capacity %" PRIu64 " is below the %" PRIu64
+                    " live entries",
+                    n.slot_capacity, live);
+    }
+    if (!rc)
+        rc = slc_rebuild_begin(a->path, &n, &r);
+    if (!rc)
+        rc = slc_rebuild_user_header(r, &uf, ud);
+    compact_ctx k = {r, &o};
+    if (!rc)
+        rc = slc_scan(c, NULL, compact_visit, &k);
+    uint64_t copied = 0;
+    if (!rc)
+        rc = slc_len(c, &copied);
+    slc_close(c);
+    if (!rc)
+        rc = slc_rebuild_publish(r, 10000); /* wait <= 10 s for a writer */
+    slc_rebuild_close(r);
+    if (rc && rc != SLC_EWRITEBACK)
+        return report(a->path, rc);
+    if (g_json)
+        printf("{\"compacted\":true,\"live\":%" PRIu64
+               ",\"capacity\":%" PRIu64 "}\n",
+               copied, n.slot_capacity);
+    else
+        printf("%s compacted: %" PRIu64 " live entries, capacity %" PRIu64
+               "\n",
+               a->path, copied, n.slot_capacity);
+    return finish_output(rc ? report(a->path, rc) : 0);
 }
 
 /* ---- stats -------------------------------------------------------------- */
@@ -1215,10 +1416,11 @@ static const char main_help[] =
     "  get         look up keys\n"
     "  put         insert or update one entry, set user header fields\n"
     "  del         delete keys\n"
-    "  scan        list entries: all, by bit prefix, or by key range\n"
+    "  scan        list entries: all, by bit prefix, key range, index bytes\n"
     "  dump        write the live entries in the slc-dump line format\n"
     "  load        apply an slc-dump (or op script), in batched sessions\n"
     "  invalidate  mark the cache invalidated so its readers reopen it\n"
+    "  compact     rebuild in place (optionally with a new capacity)\n"
     "  stats       probe-length histogram, tombstones, capacity left\n"
     "Run 'slc COMMAND --help' for the arguments and options of each.\n"
     "\n"
@@ -1252,7 +1454,7 @@ static const char main_help[] =
     "  20  SLC_ENOMEM         out of memory\n"
     "  21  SLC_ESYS           system call failed (the message says which)\n"
     "\n"
-    "See slc(1) and docs/cli.md.\n";
+    "See 'man slc' for the full manual.\n";
 
 static const command commands[] = {
     {"create", cmd_create,
@@ -1315,10 +1517,12 @@ static const command commands[] = {
     {"scan", cmd_scan,
      COMMON | OPT(O_TEXT) | OPT(O_PREFIX) | OPT(O_BITS) | OPT(O_KEY_OFFSET) |
          OPT(O_START) | OPT(O_END) | OPT(O_RANGE) | OPT(O_REVERSE) |
-         OPT(O_OFFSET) | OPT(O_LIMIT) | OPT(O_COUNT) | OPT(O_STREAMING),
+         OPT(O_OFFSET) | OPT(O_LIMIT) | OPT(O_COUNT) | OPT(O_STREAMING) |
+         OPT(O_MATCH),
      0, 0,
      "usage: slc scan FILE [--prefix BYTES [--bits N] [--key-offset N]]\n"
      "                [--range | --start KEY | --end KEY] [--reverse]\n"
+     "                [--match OFFSET:HEX[/MASK]]\n"
      "                [--offset N] [--limit N] [--count] [--streaming]\n"
      "                [--text] [--json]\n"
      "\n"
@@ -1333,10 +1537,15 @@ static const command commands[] = {
      "  --end KEY         range scan up to KEY (exclusive); bounds shorter\n"
      "                    than the key are zero-padded\n"
      "  --range           range scan (key order) without bounds\n"
+     "  --match OFFSET:HEX[/MASK]\n"
+     "                    entries whose index bytes from OFFSET equal HEX\n"
+     "                    (under MASK, hex of the same length; up to 64\n"
+     "                    bytes); excludes --prefix and range options\n"
      "  --reverse         descending order\n"
      "  --offset N        skip the first N matches\n"
      "  --limit N         print at most N entries (0 = all)\n"
-     "  --count           print only the number of entries\n"
+     "  --count           print only the number of entries (counted in\n"
+     "                    the library, nothing copied)\n"
      "  --streaming       deliver while scanning (O(1) memory; fails with\n"
      "                    exit 13 if a commit lands) instead of a snapshot\n"},
     {"dump", cmd_dump, COMMON, 0, 0,
@@ -1353,8 +1562,10 @@ static const command commands[] = {
      "cache, and dumping that gives the same bytes. --json writes one\n"
      "object per entry instead (not loadable).\n"},
     {"load", cmd_load,
-     COMMON | OPT(O_SYNC) | OPT(O_CAPACITY) | OPT(O_BATCH), 0, 1,
+     COMMON | OPT(O_SYNC) | OPT(O_CAPACITY) | OPT(O_BATCH) | OPT(O_FORCE), 0,
+     1,
      "usage: slc load FILE [INPUT|-] [--capacity N] [--batch N] [--sync]\n"
+     "                [--force]\n"
      "\n"
      "Apply an slc-dump (from 'slc dump' or your own program) or an op\n"
      "script to FILE, reading INPUT (default stdin) line by line. When FILE\n"
@@ -1370,17 +1581,32 @@ static const command commands[] = {
      "  # comment, blank lines\n"
      "The changes are committed every N put/del lines (--batch, default and\n"
      "maximum 1000000, the library's per-session limit) and at the end. On\n"
-     "an error, sessions already committed stay; the open one is dropped.\n"
+     "an error, sessions already committed stay; the open one is dropped;\n"
+     "a FILE this load created is removed again. A line holding a NUL byte\n"
+     "is an error. An slc-dump header whose user_version or ordered flag\n"
+     "differs from an existing FILE's is an error unless --force.\n"
      "\n"
      "  --capacity N  capacity of the created file (default: the header's)\n"
      "  --batch N     put/del lines per session\n"
-     "  --sync        msync barriers (SLC_WRITEBACK_SYNC)\n"},
+     "  --sync        msync barriers (SLC_WRITEBACK_SYNC)\n"
+     "  --force       load a dump whose user_version or ordered flag differs\n"},
     {"invalidate", cmd_invalidate, COMMON | OPT(O_SYNC), 0, 0,
      "usage: slc invalidate FILE [--sync] [--json]\n"
      "\n"
      "Mark the cache invalidated (terminal): every reader in every process\n"
      "gets SLC_EINVALIDATED on its next read and reopens the path. Use it\n"
      "before replacing the file. Already invalidated: exit 0.\n"},
+    {"compact", cmd_compact, COMMON | OPT(O_SYNC) | OPT(O_CAPACITY), 0, 0,
+     "usage: slc compact FILE [--capacity N] [--sync] [--json]\n"
+     "\n"
+     "Rebuild FILE from its live entries and user header, with capacity N\n"
+     "(default: the current one), and replace it in place: the new file is\n"
+     "built beside FILE, made durable and renamed over it under FILE.lock,\n"
+     "then the old file is invalidated. Readers keep working throughout\n"
+     "(those that mapped the old file reopen on SLC_EINVALIDATED). Drops\n"
+     "deleted slots and tombstones; grows or shrinks the capacity. Waits up\n"
+     "to 10 s for a running writer; commits made while the entries are\n"
+     "being copied are not carried over.\n"},
     {"stats", cmd_stats, COMMON, 0, 0,
      "usage: slc stats FILE [--json]\n"
      "\n"
@@ -1482,6 +1708,7 @@ static int parse_args(const command *cmd, int argc, char **argv, args *a)
         case O_START: a->start = value; break;
         case O_END: a->end = value; break;
         case O_USER_DATA: a->user_data = value; break;
+        case O_MATCH: a->match = value; break;
         default: break; /* flags: recorded in seen */
         }
         if (r)

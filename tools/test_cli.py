@@ -33,9 +33,9 @@ def read(path):
         return f.read()
 
 
-def run(*args, stdin=None):
+def run(*args, stdin=None, timeout=120):
     p = subprocess.run([SLC] + [str(a) for a in args], input=stdin,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -158,7 +158,7 @@ class Usage(CliTest):
                      "  21  SLC_ESYS", "   2  usage error"):
             self.assertIn(line, out)
         for cmd in ("create", "info", "verify", "get", "put", "del", "scan",
-                    "dump", "load", "invalidate", "stats"):
+                    "dump", "load", "invalidate", "stats", "compact"):
             out = self.ok(cmd, "--help")
             self.assertTrue(out.startswith("usage: slc " + cmd + " "), out)
             self.assertEqual(self.ok("help", cmd), out)
@@ -608,6 +608,102 @@ class Invalidate(CliTest):
                          path + " was already invalidated\n")
 
 
+class Match(CliTest):
+    def test_match(self):
+        path = self.make("m.slc", 2, 3, 300)
+        rng = random.Random(11)
+        entries = {}
+        for i in range(256):
+            entries["%04x" % i] = bytes(rng.getrandbits(8) for _ in range(3))
+        self.load_text(path, "".join("put %s 1 %s\n" % (k, v.hex())
+                                     for k, v in entries.items()))
+        for spec, off, val, mask in (("0:5a", 0, b"\x5a", b"\xff"),
+                                     ("1:8000/8000", 1, b"\x80\x00",
+                                      b"\x80\x00"),
+                                     ("2:03/0F", 2, b"\x03", b"\x0f")):
+            want = [k for k, v in entries.items()
+                    if all(v[off + i] & mask[i] == val[i] & mask[i]
+                           for i in range(len(val)))]
+            out = self.ok("scan", path, "--match", spec).splitlines()
+            self.assertEqual([line.split()[0] for line in out], want)
+            self.assertEqual(self.ok("scan", path, "--match=" + spec,
+                                     "--count"), "%d\n" % len(want))
+            self.assertTrue(want)
+        self.fails(2, "scan", path, "--match", "5a")
+        self.fails(2, "scan", path, "--match", "0:5")
+        self.fails(2, "scan", path, "--match", "0:5a/ff00")
+        self.fails(2, "scan", path, "--match", "-1:5a")
+        self.fails(2, "scan", path, "--match", "0:5a", "--prefix", "00")
+        _, err = self.fails(17, "scan", path, "--match", "2:0000")
+        self.assertIn("index_size", err)
+
+
+class Compact(CliTest):
+    def temporaries(self):
+        return [n for n in os.listdir(self.tmp) if ".tmp." in n]
+
+    def test_compact_grows_and_drops_deleted(self):
+        path = self.make("c.slc", 4, 2, 50)
+        self.load_text(path, "".join("put %08x %d %04x\n" % (i, i, i)
+                                     for i in range(40)))
+        self.load_text(path, "".join("del %08x\n" % i for i in range(0, 40, 2)))
+        self.ok("put", path, "--user-flags", "9")
+        before = self.dump(path)
+        self.fails(14, "load", path, stdin="".join(
+            "put %08x 1 0000\n" % (100 + i) for i in range(20)))
+        self.assertEqual(self.ok("compact", path, "--capacity", "200"),
+                         "%s compacted: 20 live entries, capacity 200\n" % path)
+        info = json.loads(self.ok("info", "--json", path))
+        self.assertEqual((info["slot_capacity"], info["slot_highwater"]),
+                         (200, 20))
+        self.assertEqual(self.dump(path),
+                         before.replace(" cap=50 ", " cap=200 ", 1))
+        self.ok("verify", path)
+        self.load_text(path, "".join("put %08x 1 0000\n" % (100 + i)
+                                     for i in range(20)))
+        # Shrinks too, but never below the live entries.
+        self.fails(2, "compact", path, "--capacity", "39")
+        out = json.loads(self.ok("compact", path, "--capacity", "40", "--json"))
+        self.assertEqual(out, {"compacted": True, "live": 40, "capacity": 40})
+        self.assertEqual(self.temporaries(), [])
+        self.fails(2, "compact", path, "--prefix", "00")
+
+    def test_compact_with_readers(self):
+        """Readers running on the path see every key through 20 compactions."""
+        import threading
+        path = self.make("r.slc", 4, 2, 100)
+        self.load_text(path, "".join("put %08x %d %04x\n" % (i, i, i)
+                                     for i in range(60)))
+        stop = threading.Event()
+        bad = []
+
+        def reader(n):
+            while not stop.is_set():
+                key = "%08x" % (n * 7 % 60)
+                code, out, err = run("get", path, key)
+                if code or out != "%s %d %04x\n" % (key, n * 7 % 60,
+                                                     n * 7 % 60):
+                    bad.append((code, out, err))
+                code, out, err = run("scan", path, "--count")
+                if code or out != "60\n":
+                    bad.append((code, out, err))
+                n += 1
+
+        threads = [threading.Thread(target=reader, args=(i,))
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(20):
+                self.ok("compact", path, "--capacity", 60 + 13 * (i % 5))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(bad, [])
+        self.assertEqual(self.temporaries(), [])
+
+
 class ReadOnly(CliTest):
     def test_read_commands_create_no_lock_file(self):
         """Reading commands open with SLC_READ_ONLY: no FILE.lock appears."""
@@ -645,6 +741,93 @@ class Stats(CliTest):
         self.assertEqual((st["slot_tombstones"], st["bucket_tombstones"]),
                          (1, 1))
         self.assertEqual(sum(st["probe_histogram"].values()), 899)
+
+
+class EnvFaults(CliTest):
+    """Issue 12: failed calls leave no file behind; load input checks;
+    special files never block."""
+
+    HDR = "slc-dump 1 key_size=2 index_size=1 cap=4 user_version=0 " \
+          "ordered=0\n"
+
+    def names(self):
+        return sorted(os.listdir(self.tmp))
+
+    def test_load_rejects_nul_byte(self):
+        path = self.make("n.slc", 2, 1, 4)
+        _, err = self.fails(3, "load", path, "-",
+                            stdin="put 0001 1 01\nput 00\x0002 1 01\n")
+        self.assertIn("-:2: the line contains a NUL byte", err)
+        self.assertEqual(self.dump(path).splitlines()[-1], "end 0")
+        inp = self.p("in.txt")
+        with open(inp, "wb") as f:
+            f.write(self.HDR.encode() + b"put 0001 1 01\x00junk\nend 1\n")
+        _, err = self.fails(3, "load", path, inp)
+        self.assertIn(inp + ":2: the line contains a NUL byte", err)
+        self.assertEqual(self.dump(path).splitlines()[-1], "end 0")
+
+    def test_load_header_mismatch_needs_force(self):
+        path = self.make("m.slc", 2, 1, 4)
+        body = "put 0001 1 01\nend 1\n"
+        for bad in (self.HDR.replace("user_version=0", "user_version=5"),
+                    self.HDR.replace("ordered=0", "ordered=1")):
+            _, err = self.fails(11, "load", path, "-", stdin=bad + body)
+            self.assertIn("--force", err)
+            self.assertEqual(self.dump(path).splitlines()[-1], "end 0")
+        self.ok("load", path, "-", "--force", stdin=bad + body)
+        self.assertEqual(self.dump(path).splitlines()[-1], "end 1")
+        # same configuration: no --force needed
+        self.ok("load", path, "-", stdin=self.HDR + body)
+
+    def test_failed_load_removes_the_file_it_created(self):
+        path = self.p("new.slc")
+        _, err = self.fails(3, "load", path, "-", "--batch", 1,
+                            stdin=self.HDR + "put 0001 1 01\nput zz\n")
+        self.assertIn("removed " + path, err)
+        self.assertEqual(self.names(), ["new.slc.lock"])
+        # a file that was there (empty, prepared by an admin) stays
+        open(path, "w").close()
+        self.fails(3, "load", path, "-", stdin=self.HDR + "put zz\n")
+        self.assertEqual(self.names(), ["new.slc", "new.slc.lock"])
+
+    def test_failed_create_removes_the_file_it_created(self):
+        path = self.p("c.slc")
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([SLC, "create", path, "--key-size", "4",
+                                "--capacity", "10"], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, EXIT["input"], p.stderr)
+        self.assertIn("removed " + path, p.stderr)
+        self.assertEqual(self.names(), ["c.slc.lock"])
+
+    def test_create_beyond_fsize_limit(self):
+        import resource
+        import signal
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+        path = self.p("big.slc")
+        for cmd in (["create", path, "--key-size", "8", "--capacity",
+                     "100000"],
+                    ["load", path, "-"]):
+            p = subprocess.run([SLC] + cmd, preexec_fn=limit,
+                               input=self.HDR.replace("cap=4", "cap=100000")
+                               + "end 0\n", capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 21, p.stderr)  # SLC_ESYS
+            self.assertIn("RLIMIT_FSIZE", p.stderr)
+            self.assertEqual(self.names(), ["big.slc.lock"])
+
+    def test_fifo_never_blocks(self):
+        path = self.p("f.slc")
+        os.mkfifo(path)
+        for cmd in (["info", path], ["verify", path], ["get", path, "00"],
+                    ["dump", path], ["put", path, "00", "1"]):
+            code, _, err = run(*cmd, timeout=20)  # blocking: TimeoutExpired
+            self.assertEqual(code, EXIT["ErrInvalidInput"], err)
+            self.assertIn("not a regular file", err)
 
 
 def main():

@@ -75,6 +75,33 @@ static const struct {
          slc_writer_close,   slc_verify,         slc_get_many,
          slc_scan_match};
 
+/* The lifecycle extensions (issue 13), kept in a block of their own. */
+HT_ASSERT(capacity_at_least, SLC_CAPACITY_AT_LEAST == 0x20000u);
+HT_ASSERT(wait_forever, SLC_WAIT_FOREVER == 0xFFFFFFFFu);
+static const struct {
+    int (*count)(slc_cache *, const slc_scan_opts *, uint64_t *);
+    int (*count_prefix)(slc_cache *, const slc_prefix *,
+                        const slc_scan_opts *, uint64_t *);
+    int (*count_range)(slc_cache *, const void *, size_t, const void *,
+                       size_t, const slc_scan_opts *, uint64_t *);
+    int (*count_match)(slc_cache *, const slc_index_match *,
+                       const slc_scan_opts *, uint64_t *);
+    int (*begin_write_timeout)(slc_cache *, uint32_t, slc_writer **);
+    int (*set_replace_all)(slc_writer *);
+    int (*rebuild_begin)(const char *, const slc_options *, slc_rebuild **);
+    int (*rebuild_put)(slc_rebuild *, const void *, size_t, int64_t,
+                       const void *, size_t);
+    int (*rebuild_user_header)(slc_rebuild *, const uint64_t *,
+                               const uint8_t *);
+    int (*rebuild_publish)(slc_rebuild *, uint32_t);
+    int (*rebuild_close)(slc_rebuild *);
+    int (*reopen)(slc_cache *);
+} lifecycle = {slc_count,           slc_count_prefix, slc_count_range,
+               slc_count_match,     slc_begin_write_timeout,
+               slc_set_replace_all, slc_rebuild_begin, slc_rebuild_put,
+               slc_rebuild_user_header, slc_rebuild_publish,
+               slc_rebuild_close,   slc_reopen};
+
 int main(void)
 {
     char want[32];
@@ -87,6 +114,9 @@ int main(void)
     /* NULL handles are argument errors, never crashes. */
     if (api.close(NULL) != SLC_OK || api.writer_close(NULL) != SLC_OK ||
         api.len(NULL, NULL) != SLC_EINVAL)
+        return 1;
+    if (lifecycle.rebuild_close(NULL) != SLC_OK ||
+        lifecycle.reopen(NULL) != SLC_EINVAL)
         return 1;
     puts("header test (C): ok");
     return 0;
