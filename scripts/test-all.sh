@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make gcc g++ clang llvm libclang-rt-14-dev pkg-config
-          libcmocka-dev python3 file binutils)
+          libcmocka-dev python3 file binutils
+          valgrind meson ninja-build
+          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+          libcmocka-dev:arm64)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -15,6 +18,12 @@ done
 if ((${#missing[@]})); then
     echo "== installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # The arm64 test stage needs arm64 cmocka (and so libc6:arm64) from
+    # Debian's multiarch archive.
+    if [[ " ${missing[*]} " == *":arm64 "* ]] &&
+        ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        dpkg --add-architecture arm64
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
