@@ -371,14 +371,15 @@ static int cmd_verify(args *a)
 /* ---- get ---------------------------------------------------------------- */
 
 /* A rebuild (slc compact, slc_rebuild_publish) may replace the path
- * between our open and our first read: follow it once, as a long-lived
- * reader would. True when the read should be tried again. */
-static int follow_once = 1;
+ * between our open and our read, several times on a slow machine: follow
+ * it, as a long-lived reader would, a bounded number of times. True when
+ * the read should be tried again. */
+static int follows_left = 8;
 static int follow_path(slc_cache *c, int rc)
 {
-    if (rc != SLC_EINVALIDATED || !follow_once)
+    if (rc != SLC_EINVALIDATED || follows_left == 0)
         return 0;
-    follow_once = 0;
+    follows_left--;
     return slc_reopen(c) == SLC_OK;
 }
 
@@ -401,7 +402,7 @@ static int cmd_get(args *a)
             break;
         int64_t rev;
         int rc = slc_get(c, key, o.key_size, &rev, index, o.index_size);
-        if (follow_path(c, rc))
+        while (follow_path(c, rc))
             rc = slc_get(c, key, o.key_size, &rev, index, o.index_size);
         if (rc < 0) {
             code = report(a->path, rc);
