@@ -31,6 +31,7 @@
 #include <sys/random.h>
 #endif
 
+#include "bulk.h"
 #include "cache.h"
 #include "hook.h"
 #include "lock.h"
@@ -51,6 +52,7 @@ struct slc_rebuild {
     int tmp_fd;                   /* holds the liveness lock */
     slc_cache *c;                 /* the temporary, SLC_NO_LOCK */
     slc_writer *w;                /* the current session, or NULL */
+    slc__bulk *bulk;              /* unordered files: the append path */
     uint32_t ops;                 /* puts in the current session */
     uint32_t sync;                /* SLC_WRITEBACK_SYNC of the options */
     int failed;                   /* a session failed: only close is left */
@@ -287,6 +289,7 @@ static void discard(slc_rebuild *r)
     int saved = errno;
     if (r->w)
         slc_writer_close(r->w);
+    slc__bulk_free(r->bulk);
     if (r->c)
         slc_close(r->c);
     if (r->tmp && !r->published)
@@ -355,7 +358,11 @@ int slc_rebuild_begin(const char *path, const slc_options *opts,
     if (!rc)
         rc = slc_open(r->tmp, &o, &r->c);
     SLC__HOOK("rebuild_created");
-    if (!rc)
+    /* Unordered files fill through the append path (bulk.c); ordered ones
+     * need the sessions' sort of each batch of inserts. */
+    if (!rc && !(opts->flags & SLC_ORDERED_KEYS))
+        rc = slc__bulk_begin(r->c, &r->bulk);
+    else if (!rc)
         rc = begin_session(r);
     if (rc) {
         discard(r);
@@ -380,12 +387,38 @@ static int usable(const slc_rebuild *r, const char *fn)
     return SLC_OK;
 }
 
+/* The append path: the argument checks of slc_put, then the put. */
+static int bulk_put(slc_rebuild *r, const void *key, size_t key_len,
+                    int64_t revision, const void *index, size_t index_len)
+{
+    const slc_cache *c = r->c;
+    if (!key)
+        return slc__fail(SLC_EINVAL, "slc_rebuild_put: NULL key");
+    if (key_len != c->key_size)
+        return slc__fail(SLC_EINVAL,
+                         "slc_rebuild_put: key length %zu != key_size %" PRIu32,
+                         key_len, c->key_size);
+    if (index_len != c->index_size)
+        return slc__fail(SLC_EINVAL,
+                         "slc_rebuild_put: index length %zu != index_size "
+                         "%" PRIu32,
+                         index_len, c->index_size);
+    if (!index && index_len)
+        return slc__fail(SLC_EINVAL, "slc_rebuild_put: NULL index");
+    int rc = slc__bulk_put(r->bulk, key, revision, index);
+    if (rc)
+        r->failed = 1;
+    return rc;
+}
+
 int slc_rebuild_put(slc_rebuild *r, const void *key, size_t key_len,
                     int64_t revision, const void *index, size_t index_len)
 {
     int rc = usable(r, "slc_rebuild_put");
     if (rc)
         return rc;
+    if (r->bulk)
+        return bulk_put(r, key, key_len, revision, index, index_len);
     if (r->ops == ROLL_OPS) {
         if ((rc = end_session(r)) || (rc = begin_session(r)))
             return rc;
@@ -494,6 +527,16 @@ int slc_rebuild_publish(slc_rebuild *r, uint32_t timeout_ms)
         return rc;
     if (r->w && (rc = end_session(r)))
         return rc;
+    if (r->bulk) {
+        rc = slc__bulk_finish(r->bulk, r->flags_dirty ? &r->user_flags : NULL,
+                              r->data_dirty ? r->user_data : NULL);
+        slc__bulk_free(r->bulk);
+        r->bulk = NULL;
+        if (rc) {
+            r->failed = 1;
+            return rc;
+        }
+    }
     SLC__HOOK("rebuild_filled");
     /* Durable before it can be seen: data, then the directory entry. */
     char *dir;

@@ -1031,10 +1031,26 @@ static void store_section(out *o, const plan *p)
         b = b > hi ? hi : b;
         /* The page changes: store all of it, without reading it; of a
          * page that was a hole only the words that are not zero. */
-        for (uint64_t off = a; off < b; off += 8) {
-            uint64_t v = p->section[(off - lo) / 8];
-            if (v || !hole)
-                slc__st(c->map + off, v);
+        const uint64_t *src = p->section + (a - lo) / 8;
+        uint8_t *dst = c->map + a;
+        size_t n = (size_t)(b - a) / 8;
+        if (hole) {
+            /* Mostly zero (a first load): skip zero runs 8 words at once. */
+            size_t k = 0;
+            for (; k + 8 <= n; k += 8) {
+                if (!(src[k] | src[k + 1] | src[k + 2] | src[k + 3] |
+                      src[k + 4] | src[k + 5] | src[k + 6] | src[k + 7]))
+                    continue;
+                for (size_t j = k; j < k + 8; j++)
+                    if (src[j])
+                        slc__st(dst + 8 * j, src[j]);
+            }
+            for (; k < n; k++)
+                if (src[k])
+                    slc__st(dst + 8 * k, src[k]);
+        } else {
+            for (size_t k = 0; k < n; k++)
+                slc__st(dst + 8 * k, src[k]);
         }
         if (b > o->end)
             o->end = b;

@@ -249,6 +249,34 @@ static void child_failing_commit(void *arg)
     CHECK(slc_close(c) == SLC_OK);
 }
 
+/* A rebuild on the full filesystem (the append path writes with pwrite):
+ * a clean SLC_ESYS/ENOSPC somewhere between begin and publish, the path
+ * keeps the old file, no temporary stays. */
+static void child_rebuild_on_full(void *arg)
+{
+    const scenario *s = arg;
+    slc_options o = cu_opts(KS, IS, s->cap, 1, s->flags);
+    slc_rebuild *r = NULL;
+    int rc = slc_rebuild_begin(s->path, &o, &r);
+    uint8_t k[KS], ix[IS];
+    for (uint64_t n = 0; n < s->have + s->extra && rc == SLC_OK; n++) {
+        cu_key(k, KS, n);
+        cu_index(ix, IS, n, 4);
+        rc = slc_rebuild_put(r, k, KS, 4, ix, IS);
+    }
+    if (rc == SLC_OK)
+        rc = slc_rebuild_publish(r, 0);
+    int err = errno;
+    slc_rebuild_close(r);
+    if (rc != SLC_ESYS || err != ENOSPC)
+        fprintf(stderr, "rebuild: %s, errno %d: %s\n", slc_strerror(rc), err,
+                slc_errdetail());
+    CHECK(rc == SLC_ESYS && err == ENOSPC);
+    slc_cache *c = child_open(s, s->flags);
+    child_check_old_state(s, c);
+    CHECK(slc_close(c) == SLC_OK);
+}
+
 /* Readers on the full filesystem: gets (hits and misses), scans, verify,
  * read-only and read-write handles. */
 static int count_entry(const slc_entry *e, void *ctx)
@@ -327,6 +355,7 @@ static void fill_scenario(const char *kind, uint64_t cap, uint64_t have,
 
     in_child(child_failing_commit, &s, "commit on a full filesystem");
     in_child(child_readers, &s, "readers on a full filesystem");
+    in_child(child_rebuild_on_full, &s, "rebuild on a full filesystem");
     in_child(child_update_commit, &s, "updates on a full filesystem");
     /* Nothing but the cache, its lock file and the filler is left. */
     assert_int_equal(run("test \"$(ls -A '%s' | grep -v -e '^cache.slc$' -e "
