@@ -399,6 +399,86 @@ static void full_tmpfs_sync(void **state)
     fill_scenario("tmpfs", 10000, 500, 9000, SLC_WRITEBACK_SYNC);
 }
 
+/* An insert whose slot page is allocated already (new slots claim 64 KiB
+ * ahead) but whose bucket lies in a page nothing has written yet: the
+ * bucket page alone must be claimed before the odd window. */
+static uint64_t page_of_key(uint64_t n, uint64_t buckets, uint64_t page)
+{
+    uint8_t k[KS];
+    cu_key(k, KS, n);
+    return (slc__fnv1a64(k, KS) & (buckets - 1)) * SLC__BUCKET_SIZE / page;
+}
+
+static void child_insert_into_hole_bucket(void *arg)
+{
+    const scenario *s = arg;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), buckets = 131072;
+    /* A key whose home bucket page holds none of the live keys, nor the
+     * next page (a probe may run on). */
+    uint64_t pick = UINT64_MAX;
+    for (uint64_t n = s->have; n < s->have + 100000 && pick == UINT64_MAX;
+         n++) {
+        uint64_t pg = page_of_key(n, buckets, page);
+        int clear = 1;
+        for (uint64_t m = 0; m < s->have && clear; m++) {
+            uint64_t q = page_of_key(m, buckets, page);
+            clear = q != pg && q != pg + 1 && q + 1 != pg;
+        }
+        if (clear)
+            pick = n;
+    }
+    CHECK(pick != UINT64_MAX);
+    slc_cache *c = child_open(s, s->flags);
+    slc_stat st;
+    CHECK(slc_stat_get(c, &st) == SLC_OK && st.bucket_count == buckets);
+    slc_writer *w = NULL;
+    CHECK(slc_begin_write(c, &w) == SLC_OK);
+    put_range(w, pick, pick + 1, 1);
+    errno = 0;
+    int rc = slc_commit(w);
+    int err = errno;
+    CHECK(slc_writer_close(w) == SLC_OK);
+    CHECK(rc == SLC_ESYS && err == ENOSPC);
+    CHECK(slc_verify(c) == SLC_OK);
+    CHECK(slc_close(c) == SLC_OK);
+}
+
+static void insert_hole_bucket(uint32_t flags)
+{
+    mnt *m = mount_fs("ext4");
+    char *path = t_join(m->mp, "cache.slc");
+    char *filler = t_join(m->mp, "filler");
+    scenario s = {path, 60000, 20, 1, flags, 0};
+    slc_options o = cu_opts(KS, IS, s.cap, 1, flags);
+    slc_cache *c = NULL;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    slc_writer *w = NULL;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    for (uint64_t n = 0; n < s.have; n++)
+        assert_int_equal(cu_put(w, KS, IS, n, 1), SLC_OK);
+    assert_int_equal(slc_commit(w), SLC_OK);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
+    sync();
+    fill(filler);
+    in_child(child_insert_into_hole_bucket, &s, "insert into a hole bucket");
+    free(path);
+    free(filler);
+    unmount_fs(m);
+}
+
+static void hole_bucket_ext4(void **state)
+{
+    (void)state;
+    insert_hole_bucket(0);
+}
+
+static void hole_bucket_ext4_sync(void **state)
+{
+    (void)state;
+    insert_hole_bucket(SLC_WRITEBACK_SYNC);
+}
+
 /* Creating a cache on a full filesystem: a clean error, and nothing left
  * in the directory but the lock file. */
 static void child_create_on_full(void *arg)
@@ -500,6 +580,8 @@ int main(void)
         cmocka_unit_test(full_ext4_sync),
         cmocka_unit_test(full_tmpfs),
         cmocka_unit_test(full_tmpfs_sync),
+        cmocka_unit_test(hole_bucket_ext4),
+        cmocka_unit_test(hole_bucket_ext4_sync),
         cmocka_unit_test(create_full_ext4),
         cmocka_unit_test(create_full_tmpfs),
         cmocka_unit_test_setup_teardown(commit_past_fsize_limit, cu_fx_setup,

@@ -241,6 +241,41 @@ static void child_close_frees_staging(void **state)
     done(dir, path);
 }
 
+/* A child's own writer on an inherited handle counts for that handle in
+ * the child: slc_close refuses while it is open (SLC_NO_LOCK, so the
+ * child can begin one while the parent's is open). */
+static void child_writer_keeps_handle_open(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    char *path = t_join(dir, "f.slc");
+    slc_options o = opts();
+    o.flags |= SLC_NO_LOCK;
+    slc_cache *c;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    slc_writer *w;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        slc_writer *cw = NULL;
+        if (slc_begin_write(c, &cw) != SLC_OK) /* parent's mark is not ours */
+            _exit(1);
+        if (slc_close(c) != SLC_EBUSY) /* our writer is open */
+            _exit(2);
+        if (slc_writer_close(cw) != SLC_OK || slc_close(c) != SLC_OK)
+            _exit(3);
+        _exit(0);
+    }
+    assert_int_equal(wait_child(pid), 0);
+    assert_int_equal(slc_close(c), SLC_EBUSY); /* the parent's writer */
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
+    done(dir, path);
+}
+
 static void child_begins_own_session(void **state)
 {
     (void)state;
@@ -334,6 +369,7 @@ int main(void)
         cmocka_unit_test(child_reads_inherited_handle),
         cmocka_unit_test(writer_not_inherited),
         cmocka_unit_test(child_close_frees_staging),
+        cmocka_unit_test(child_writer_keeps_handle_open),
         cmocka_unit_test(child_begins_own_session),
         cmocka_unit_test(child_after_parent_session),
     };
