@@ -1,6 +1,6 @@
 /* Shared pieces of the libFuzzer targets and of their replay in the normal
- * test suite (tests/test_fuzz_regressions.c includes the target sources with
- * SLC_FUZZ_REPLAY defined, so gcc runs the same bodies without libFuzzer).
+ * test suite (fuzz/replay.c, linked with each target compiled with
+ * SLC_FUZZ_REPLAY defined, runs the same bodies without libFuzzer).
  *
  * A harness never trusts the library: every expectation it has is checked
  * with FZ_CHECK, which prints what diverged and aborts, so libFuzzer (or the

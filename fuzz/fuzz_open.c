@@ -784,13 +784,15 @@ out:
     return 0;
 }
 
-/* ---- Structure-aware mutator -------------------------------------------- */
-
-#ifndef SLC_FUZZ_REPLAY
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     return fz_open_one(data, size);
 }
+
+/* ---- Structure-aware mutator -------------------------------------------- */
+
+/* The replay driver (fuzz/replay.c) has no libFuzzer to mutate with. */
+#ifndef SLC_FUZZ_REPLAY
 
 static uint64_t fo_rng(uint64_t *s)
 {

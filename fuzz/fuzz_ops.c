@@ -1265,9 +1265,7 @@ int fz_ops_one(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifndef SLC_FUZZ_REPLAY
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     return fz_ops_one(data, size);
 }
-#endif

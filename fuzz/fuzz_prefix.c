@@ -315,9 +315,7 @@ int fz_prefix_one(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifndef SLC_FUZZ_REPLAY
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     return fz_prefix_one(data, size);
 }
-#endif

@@ -49,7 +49,8 @@ SLOW = {"test_proc_crash"}
 SLOW_SECONDS = 3.0
 # Tests that catch most mutants cheaply go first (a mutant stops at its
 # first failing test); the rest follow in name order.
-FIRST = ["test_survivors", "test_validation", "test_api", "test_conformance",
+FIRST = ["test_survivors", "test_validation", "test_api", "test_writer",
+         "test_conformance",
          "test_get_many", "test_scan", "test_format", "test_model"]
 
 

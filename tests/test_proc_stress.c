@@ -8,11 +8,16 @@
  * (and the reader count grows to 2 + N/2, at most 8). */
 #include "support.h"
 
+#include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include "hook.h"
 #include "stress_model.h"
 
 #define MAX_READERS 8

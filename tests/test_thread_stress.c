@@ -9,9 +9,14 @@
  * Bounded by the writer's commit count; SLC_STRESS_SCALE=N multiplies it. */
 #include "support.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "hook.h"
 #include "stress_model.h"
 
 #define SHARED_READERS 2

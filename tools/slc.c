@@ -171,8 +171,17 @@ static int open_or_report(args *a, uint32_t mode, slc_cache **c,
      * one this open just found: open the path again (a few times). */
     int rc = SLC_EINVALIDATED;
     for (int i = 0; i < 8 && rc == SLC_EINVALIDATED; i++)
-        rc = open_existing(a->path, a->open_flags | mode, c, o);
+        rc = slcu_open_existing(a->path, a->open_flags | mode, c, o);
     return rc ? report(a->path, rc) : 0;
+}
+
+/* The other end: report a library status (nothing for SLC_OK), then close
+ * the handle (any writer of it closed first); returns the exit code. */
+static int close_report(slc_cache *c, const char *path, int rc)
+{
+    int code = rc ? report(path, rc) : 0;
+    slc_close(c);
+    return code;
 }
 
 /* ---- create ------------------------------------------------------------- */
@@ -213,10 +222,9 @@ static int cmd_create(args *a)
     if (rc)
         return report(a->path, rc);
     slc_stat s;
-    rc = slc_stat_get(c, &s);
-    slc_close(c);
-    if (rc)
-        return undo_create(a->path, !existed, report(a->path, rc));
+    int code = close_report(c, a->path, slc_stat_get(c, &s));
+    if (code)
+        return undo_create(a->path, !existed, code);
     if (g_json) {
         fputs("{\"created\":", stdout);
         put_json_str(stdout, a->path);
@@ -266,9 +274,8 @@ static int cmd_info(args *a)
         if (rc || gen == s.generation || tries == 9)
             break;
     }
-    slc_close(c);
-    if (rc)
-        return report(a->path, rc);
+    if ((code = close_report(c, a->path, rc)) != 0)
+        return code;
     if (gen != s.generation)
         return fail(tool_exit(SLC_EBUSY),
                     "%s: no consistent header snapshot: writers keep "
@@ -353,13 +360,8 @@ static int cmd_verify(args *a)
         return code;
     int rc = slc_verify(c);
     slc_stat s;
-    int src = rc ? rc : slc_stat_get(c, &s);
-    if (rc || src) {
-        code = report(a->path, rc ? rc : src);
-        slc_close(c);
+    if ((code = close_report(c, a->path, rc ? rc : slc_stat_get(c, &s))) != 0)
         return code;
-    }
-    slc_close(c);
     if (g_json)
         printf("{\"ok\":true,\"generation\":%" PRIu64
                ",\"live_count\":%" PRIu64 ",\"slot_highwater\":%" PRIu64
@@ -397,10 +399,8 @@ static int cmd_get(args *a)
     uint8_t key[SLC_MAX_KEY_SIZE];
     uint8_t *index = malloc(o.index_size ? o.index_size : 1);
     int missing = 0;
-    if (!index) {
-        slc_close(c);
-        return report(a->path, SLC_ENOMEM);
-    }
+    if (!index)
+        return close_report(c, a->path, SLC_ENOMEM);
     for (int i = 0; i < a->npos && !code; i++) {
         if ((code = key_arg(a->pos[i], &o, key)) != 0)
             break;
@@ -563,11 +563,7 @@ static int hex_run(const char *s, size_t n, uint8_t *out, size_t max)
     if (n % 2 || n == 0 || n / 2 > max)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        int v = ch >= '0' && ch <= '9'   ? ch - '0'
-                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                         : -1;
+        int v = slcu_hexval((unsigned char)s[i]);
         if (v < 0)
             return -1;
         out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
@@ -735,11 +731,8 @@ static int cmd_dump(args *a)
     int rc = slc_stat_get(c, &s);
     if (!rc)
         rc = slc_user_header(c, &uflags, udata);
-    if (rc) {
-        code = report(a->path, rc);
-        slc_close(c);
-        return code;
-    }
+    if (rc)
+        return close_report(c, a->path, rc);
     if (!g_json) {
         printf("slc-dump 1 key_size=%" PRIu32 " index_size=%" PRIu32
                " cap=%" PRIu64 " user_version=%" PRIu64 " ordered=%d\n",
@@ -1014,7 +1007,7 @@ static int cmd_load(args *a)
                                 "FILE; %s exists",
                     a->path);
     if (!code && exists) {
-        int rc = open_existing(a->path, a->open_flags, &L.c, &L.o);
+        int rc = slcu_open_existing(a->path, a->open_flags, &L.c, &L.o);
         if (rc)
             code = report(a->path, rc);
         else if (have_header && (hdr.key_size != L.o.key_size ||
@@ -1129,7 +1122,7 @@ static int cmd_load(args *a)
 static int cmd_invalidate(args *a)
 {
     slc_cache *c;
-    int rc = open_existing(a->path, a->open_flags, &c, NULL);
+    int rc = slcu_open_existing(a->path, a->open_flags, &c, NULL);
     if (rc == SLC_EINVALIDATED) {
         if (g_json)
             puts("{\"invalidated\":true,\"already\":true}");
@@ -1139,10 +1132,9 @@ static int cmd_invalidate(args *a)
     }
     if (rc)
         return report(a->path, rc);
-    rc = slc_invalidate(c);
-    slc_close(c);
-    if (rc)
-        return report(a->path, rc);
+    int code = close_report(c, a->path, slc_invalidate(c));
+    if (code)
+        return code;
     if (g_json)
         puts("{\"invalidated\":true,\"already\":false}");
     else
@@ -1313,11 +1305,10 @@ static int cmd_stats(args *a)
         }
         rc = slc_stat_get(c, &s); /* the file moved on: start again */
     }
-    slc_close(c);
-    if (rc) {
+    if ((code = close_report(c, a->path, rc)) != 0) {
         free(sc.used);
         free(sc.hist);
-        return report(a->path, rc);
+        return code;
     }
     /* Unsuccessful lookups: from each home bucket, probes to the first
      * EMPTY, inclusive. Sum over each run of L FULL buckets is

@@ -39,6 +39,10 @@ int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int parse_u64(const char *s, uint64_t *out);
 int parse_i64(const char *s, int64_t *out);
 
+/* Value of one hex digit (any case), or -1: the tool's only decoder of hex
+ * digits. (tests/support.c keeps its own: the test library must not
+ * depend on the tool.) */
+int slcu_hexval(int ch);
 /* Bytes from a hex string (even length, any case) into out[max]; returns
  * the byte count or -1 (bad digit, odd length, longer than max). */
 long hex_decode(const char *s, size_t slen, uint8_t *out, size_t max);
@@ -57,8 +61,9 @@ void put_json_str(FILE *f, const char *s);
 uint64_t fnv1a64(const uint8_t *p, size_t n);
 
 /* Open an existing cache with the options stored in its header.
- * extra_flags: SLC_NO_LOCK / SLC_WRITEBACK_SYNC. Reports failures. */
-int open_existing(const char *path, uint32_t extra_flags, slc_cache **out,
-                  slc_options *opts);
+ * extra_flags: SLC_NO_LOCK / SLC_WRITEBACK_SYNC. Returns the library
+ * status; the caller reports it. */
+int slcu_open_existing(const char *path, uint32_t extra_flags,
+                       slc_cache **out, slc_options *opts);
 
 #endif

@@ -2,7 +2,7 @@
 # libFuzzer smoke run: build the four fuzz targets with clang (ASan+UBSan)
 # and run each for ~20 s from the checked-in corpora; any finding fails.
 # The corpora and past findings are also replayed with gcc in the normal
-# suite (tests/test_fuzz_regressions.c).
+# suite (test_fuzz_regressions_<target>: fuzz/replay.c with each target).
 source "$(dirname "$0")/lib.sh"
 export SLC_FUZZ_BUILD=$root/_build/fuzz-smoke
 export SLC_FUZZ_WORK=$SLC_FUZZ_BUILD/work

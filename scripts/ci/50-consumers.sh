@@ -5,7 +5,8 @@
 #      using pkg-config (shared and --static);
 #   2. find_package(slotcache CONFIG) (shared, static, and the static
 #      archive linked into a shared object);
-#   3. the source tree vendored with add_subdirectory and FetchContent.
+#   3. the source tree vendored with add_subdirectory (also with
+#      BUILD_SHARED_LIBS=ON) and FetchContent.
 source "$(dirname "$0")/lib.sh"
 consumers=$root/tests/consumers
 work=$root/_build/consumers
@@ -126,6 +127,13 @@ cmake -S "$work/parent/vendored" -B "$work/subdirectory" \
     -DVENDOR_MODE=subdirectory >/dev/null
 cmake --build "$work/subdirectory" -j "$jobs"
 run_tests "$work/subdirectory"
+# A parent that builds shared libraries gets libslotcache.so.
+cmake -S "$work/parent/vendored" -B "$work/subdirectory-shared" \
+    -DVENDOR_MODE=subdirectory -DBUILD_SHARED_LIBS=ON >/dev/null
+cmake --build "$work/subdirectory-shared" -j "$jobs"
+readelf -d "$work/subdirectory-shared/app" | grep -q "libslotcache.so" ||
+    fail "vendored with BUILD_SHARED_LIBS=ON: app is not linked to libslotcache.so"
+run_tests "$work/subdirectory-shared"
 cmake -S "$work/parent/vendored" -B "$work/fetchcontent" \
     -DVENDOR_MODE=fetchcontent -DSLOTCACHE_SOURCE_DIR="$root" \
     -DASK_EXAMPLES=ON >/dev/null

@@ -5,7 +5,8 @@
 # here; gcc Debug and clang Release build every default target. Then the
 # public header from strict C99/C11 (gcc, clang) and from C++ (g++,
 # clang++), each compiled with -Wall -Wextra -Wpedantic -Werror, linked
-# against the library and run.
+# against the library and run. And one clang build with the sanitizers in
+# CFLAGS (the shared library, test_api and test_format).
 source "$(dirname "$0")/lib.sh"
 header_tests=$root/tests/consumers/header
 lib_only=(-DSLOTCACHE_BUILD_TESTS=OFF -DSLOTCACHE_BUILD_EXAMPLES=OFF
@@ -22,6 +23,20 @@ for cc in gcc clang; do
         CC=$cc configure_build "$dir" -DCMAKE_BUILD_TYPE=$type "${extra[@]}"
     done
 done
+
+# Sanitizers given the usual way (OSS-Fuzz's convention), in CFLAGS rather
+# than SLOTCACHE_SANITIZE: the shared library must still link (it drops
+# --no-undefined then) and two suites run.
+dir=$root/_build/matrix-cflags-sanitize
+echo "-- clang, CFLAGS=-fsanitize=address,undefined: library, test_api, test_format"
+CC=clang CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+    cmake -S "$root" -B "$dir" -DSLOTCACHE_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+    -DSLOTCACHE_BUILD_SHARED=ON >/dev/null
+cmake --build "$dir" -j "$jobs" --target slotcache slotcache_static test_api \
+    test_format
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_tests "$dir" -R 'test_api|test_format'
 
 warn=(-Wall -Wextra -Wpedantic -Werror)
 out=$root/_build/matrix-header
@@ -44,4 +59,5 @@ for cxx in g++ clang++; do
         "$out/header-$cxx-$std"
     done
 done
-echo "matrix: gcc/clang x Debug/Release built; header clean in C99, C11, C++11, C++17"
+echo "matrix: gcc/clang x Debug/Release built; CFLAGS sanitizer build ok;" \
+    "header clean in C99, C11, C++11, C++17"

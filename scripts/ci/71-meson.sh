@@ -25,7 +25,8 @@ ninja -C "$work/meson" -j "$jobs"
 python3 - "$work/cmake/compile_commands.json" > "$work/sources-cmake.txt" <<'PY'
 import json, os, sys
 for e in json.load(open(sys.argv[1])):
-    if "CMakeFiles/slotcache.dir/" in e.get("output", e["command"]):
+    # The library sources are compiled once, in the OBJECT library.
+    if "CMakeFiles/slotcache_objects.dir/" in e.get("output", e["command"]):
         print(os.path.realpath(e["file"]))
 PY
 meson introspect --targets "$work/meson" | python3 -c '
