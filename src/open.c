@@ -343,15 +343,12 @@ static int read_header(int fd, const char *path, const char *lock_path,
     slc__header_decode(raw, h);
     int rc = slc__validate_ident(h);
     int stable = 0;
-    for (unsigned a = 0; rc == SLC_OK && a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(map + SLC__OFF_GENERATION);
-        if (g1 & 1)
-            continue;
-        copy_header(map, raw);
-        if (slc__read_stable(map + SLC__OFF_GENERATION, g1)) {
-            stable = 1;
-            break;
+    if (rc == SLC_OK) {
+        slc__seqread r;
+        slc__read_init(&r, map + SLC__OFF_GENERATION);
+        while (!stable && slc__read_begin(&r)) {
+            copy_header(map, raw);
+            stable = !slc__read_retry(&r);
         }
     }
     if (rc == SLC_OK && !stable)
@@ -371,10 +368,9 @@ static int sample_buckets(const slc_cache *c)
 {
     uint64_t n = c->bucket_count < SAMPLE_BUCKETS ? c->bucket_count
                                                   : SAMPLE_BUCKETS;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
+    slc__seqread r;
+    slc__read_init_quick(&r, c->gen, 2);
+    while (slc__read_begin(&r)) {
         uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
         uint64_t bad = UINT64_MAX, bad_id = 0;
         for (uint64_t i = 0; i < n && bad == UINT64_MAX; i++) {
@@ -385,7 +381,7 @@ static int sample_buckets(const slc_cache *c)
                 bad_id = sp - 1;
             }
         }
-        if (!slc__read_stable(c->gen, g1))
+        if (slc__read_retry(&r))
             continue;
         if (bad != UINT64_MAX)
             return slc__fail(SLC_ECORRUPT,

@@ -36,13 +36,11 @@ int slc__check_counters(const slc_cache *c, const slc__header *h)
 int slc__snapshot_header(const slc_cache *c, slc__header *h)
 {
     uint8_t raw[SLC__HEADER_SIZE];
-    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
+    slc__seqread r;
+    slc__read_init(&r, c->gen);
+    while (slc__read_begin(&r)) {
         slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
-        if (!slc__read_stable(c->gen, g1))
+        if (slc__read_retry(&r))
             continue;
         slc__header_decode(raw, h);
         int rc = slc__check_state(h->state);
@@ -276,11 +274,9 @@ int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
     slc__key_words(c, key, kw);
     uint64_t h = slc__fnv1a64(key, key_len);
 
-    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
+    slc__seqread r;
+    slc__read_init(&r, c->gen);
+    while (slc__read_begin(&r)) {
         uint64_t hw;
         slc__lookup lk = {0, 0, 0};
         rc = slc__attempt_header(c, &hw);
@@ -288,7 +284,7 @@ int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
             rc = slc__probe(c, kw, h, hw, &lk);
         if (rc == SLC_OK && lk.found)
             copy_entry(c, lk.slot_id, revision, index, index_len);
-        if (!slc__read_stable(c->gen, g1))
+        if (slc__read_retry(&r))
             continue; /* overlapped a commit: whatever we saw is void */
         if (rc)
             return rc;
@@ -334,11 +330,9 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
             __builtin_prefetch(slc__bucket(c, h[i] & c->bucket_mask), 0, 3);
         }
         int done = 0;
-        for (unsigned a = 0; a < SLC__READ_ATTEMPTS && !done; a++) {
-            slc__backoff(a);
-            uint64_t g1 = slc__ld_acquire(c->gen);
-            if (g1 & 1)
-                continue;
+        slc__seqread r;
+        slc__read_init(&r, c->gen);
+        while (!done && slc__read_begin(&r)) {
             uint64_t hw;
             rc = slc__attempt_header(c, &hw);
             /* First pass: each key's first bucket whose hash matches (or
@@ -389,7 +383,7 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
                                ip ? ip + (base + i) * index_len : NULL,
                                index_len);
             }
-            if (!slc__read_stable(c->gen, g1))
+            if (slc__read_retry(&r))
                 continue;
             if (rc)
                 return rc;

@@ -265,7 +265,7 @@ static int reserve(scan *s, uint8_t *stack)
 enum { WALK_DONE, WALK_IMPOSSIBLE, WALK_MOVED, WALK_STOPPED, WALK_ERROR };
 
 typedef struct walk {
-    uint64_t g1;
+    slc__seqread rd; /* the attempt the walk belongs to */
     int rc;       /* WALK_ERROR: status; WALK_STOPPED: visit's return */
     uint8_t *stack;
     int unchecked; /* streaming: mapping read after the last delivery */
@@ -274,7 +274,7 @@ typedef struct walk {
 /* Deliver the scratch record now (streaming). */
 static int stream_out(scan *s, walk *wk)
 {
-    if (!slc__read_stable(s->c->gen, wk->g1))
+    if (slc__read_retry(&wk->rd))
         return WALK_MOVED;
     slc_entry e;
     entry_of(s, record(s, 0), &e);
@@ -418,7 +418,7 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     for (n = 0; n < total; n++) {
         /* A snapshot that a commit already spoiled is abandoned early. */
         if (n >= next_check) {
-            if (!streaming && slc__ld(c->gen) != wk->g1)
+            if (!streaming && slc__read_moved(&wk->rd))
                 return WALK_MOVED;
             next_check = n + GEN_CHECK_EVERY;
         }
@@ -524,7 +524,11 @@ static int run(scan *s)
     slc_cache *c = s->c;
     int streaming = (s->o->flags & SLC_SCAN_STREAMING) != 0;
     uint8_t stack[STACK_RECORD];
-    walk wk = {0, 0, stack, 0};
+    walk wk;
+    wk.rc = 0;
+    wk.stack = stack;
+    wk.unchecked = 0;
+    slc__read_init(&wk.rd, c->gen);
     if (s->rec <= sizeof stack) {
         s->buf = stack;
         s->cap = 1;
@@ -535,17 +539,15 @@ static int run(scan *s)
         s->heap = 1;
         s->cap = 1;
     }
-    int rc = SLC_EBUSY;
-    unsigned a;
-    for (a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        wk.g1 = slc__ld_acquire(c->gen);
-        if (wk.g1 & 1)
-            continue;
+    int rc = SLC_EBUSY, settled = 0;
+    while (!settled && slc__read_begin(&wk.rd)) {
+        settled = 1; /* every break below ends the scan */
         uint64_t hw;
         int verdict = slc__attempt_header(c, &hw);
-        if (streaming && !slc__read_stable(c->gen, wk.g1))
+        if (streaming && slc__read_retry(&wk.rd)) {
+            settled = 0;
             continue;
+        }
         int w;
         if ((rc = verdict) != SLC_OK) {
             w = WALK_IMPOSSIBLE;
@@ -564,7 +566,7 @@ static int run(scan *s)
             rc = SLC_OK;
             break;
         }
-        if (w != WALK_MOVED && slc__read_stable(c->gen, wk.g1)) {
+        if (w != WALK_MOVED && !slc__read_retry(&wk.rd)) {
             if (w == WALK_IMPOSSIBLE)
                 break; /* rc holds the stable verdict */
             rc = SLC_OK;
@@ -585,12 +587,13 @@ static int run(scan *s)
             rc = slc__fail(SLC_EBUSY,
                            "streaming scan: generation moved from %" PRIu64
                            " after %zu entries were delivered",
-                           wk.g1, s->count);
+                           wk.rd.g1, s->count);
             break;
         }
         rc = SLC_EBUSY;
+        settled = 0;
     }
-    if (a == SLC__READ_ATTEMPTS) /* every attempt overlapped a commit */
+    if (!settled) /* every attempt overlapped a commit */
         rc = slc__busy(c);
     if (s->heap)
         free(s->buf);

@@ -224,11 +224,9 @@ int slc_verify(slc_cache *c)
     uint8_t *seen = NULL;
     size_t seen_len = 0;
     int rc = SLC_EBUSY;
-    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
+    slc__seqread r;
+    slc__read_init(&r, c->gen);
+    while (slc__read_begin(&r)) {
         uint8_t raw[SLC__HEADER_SIZE];
         slc__header h;
         slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
@@ -256,7 +254,7 @@ int slc_verify(slc_cache *c)
             if (!rc)
                 rc = check_buckets(c, &h, seen);
         }
-        if (slc__read_stable(c->gen, g1))
+        if (!slc__read_retry(&r))
             break; /* a verdict of one generation */
         rc = SLC_EBUSY;
     }
