@@ -30,8 +30,8 @@
 #define KNOWN_OPEN_FLAGS                                                       \
     (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK | SLC_READ_ONLY |   \
      SLC_CAPACITY_AT_LEAST)
-/* Buckets checked at open (SLC1 10.7 G): a fixed run from bucket 0, one or
- * two pages, independent of the file size. */
+/* Buckets checked at open (SLC1 10.7 G, slc__index_sample): a fixed run
+ * from bucket 0, one or two pages, independent of the file size. */
 #define SAMPLE_BUCKETS 32u
 
 static int host_supported(void)
@@ -345,8 +345,8 @@ static int read_header(int fd, const char *path, const char *lock_path,
     int stable = 0;
     if (rc == SLC_OK) {
         slc__seqread r;
-        slc__read_init(&r, map + SLC__OFF_GENERATION);
-        while (!stable && slc__read_begin(&r)) {
+        for (int ok = slc__read_begin(&r, map + SLC__OFF_GENERATION);
+             ok && !stable; ok = slc__read_next(&r)) {
             copy_header(map, raw);
             stable = !slc__read_retry(&r);
         }
@@ -360,38 +360,6 @@ static int read_header(int fd, const char *path, const char *lock_path,
 }
 
 /* ---- slc_open ----------------------------------------------------------- */
-
-/* Optional group G: a FULL bucket naming a slot >= slot_highwater. Skipped
- * when no stable read comes quickly (a writer is busy); never a failure by
- * itself. */
-static int sample_buckets(const slc_cache *c)
-{
-    uint64_t n = c->bucket_count < SAMPLE_BUCKETS ? c->bucket_count
-                                                  : SAMPLE_BUCKETS;
-    slc__seqread r;
-    slc__read_init_quick(&r, c->gen, 2);
-    while (slc__read_begin(&r)) {
-        uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
-        uint64_t bad = UINT64_MAX, bad_id = 0;
-        for (uint64_t i = 0; i < n && bad == UINT64_MAX; i++) {
-            uint64_t sp = slc__ld(slc__bucket(c, i) + 8);
-            if (sp != SLC__BUCKET_EMPTY && sp != SLC__BUCKET_TOMBSTONE &&
-                sp - 1 >= hw) {
-                bad = i;
-                bad_id = sp - 1;
-            }
-        }
-        if (slc__read_retry(&r))
-            continue;
-        if (bad != UINT64_MAX)
-            return slc__fail(SLC_ECORRUPT,
-                             "bucket %" PRIu64 " names slot %" PRIu64
-                             " >= slot_highwater %" PRIu64,
-                             bad, bad_id, hw);
-        return SLC_OK;
-    }
-    return SLC_OK;
-}
 
 static void cache_free(slc_cache *c)
 {
@@ -564,7 +532,7 @@ static int open_existing(slc_cache *c, const slc_options *o,
     c->gen = c->map + SLC__OFF_GENERATION;
     c->dev = st->st_dev;
     c->ino = st->st_ino;
-    return sample_buckets(c);
+    return slc__index_sample(c, SAMPLE_BUCKETS);
 }
 
 /* Never blocks: a FIFO or device at the path is SLC_EINVAL at once. */

@@ -528,7 +528,6 @@ static int run(scan *s)
     wk.rc = 0;
     wk.stack = stack;
     wk.unchecked = 0;
-    slc__read_init(&wk.rd, c->gen);
     if (s->rec <= sizeof stack) {
         s->buf = stack;
         s->cap = 1;
@@ -539,15 +538,13 @@ static int run(scan *s)
         s->heap = 1;
         s->cap = 1;
     }
-    int rc = SLC_EBUSY, settled = 0;
-    while (!settled && slc__read_begin(&wk.rd)) {
-        settled = 1; /* every break below ends the scan */
+    int rc = SLC_EBUSY, ok;
+    for (ok = slc__read_begin(&wk.rd, c->gen); ok;
+         ok = slc__read_next(&wk.rd)) {
         uint64_t hw;
         int verdict = slc__attempt_header(c, &hw);
-        if (streaming && slc__read_retry(&wk.rd)) {
-            settled = 0;
+        if (streaming && slc__read_retry(&wk.rd))
             continue;
-        }
         int w;
         if ((rc = verdict) != SLC_OK) {
             w = WALK_IMPOSSIBLE;
@@ -591,9 +588,8 @@ static int run(scan *s)
             break;
         }
         rc = SLC_EBUSY;
-        settled = 0;
     }
-    if (!settled) /* every attempt overlapped a commit */
+    if (!ok) /* every attempt overlapped a commit */
         rc = slc__busy(c);
     if (s->heap)
         free(s->buf);

@@ -150,49 +150,32 @@ static inline void slc__backoff(unsigned attempt)
 
 /* The reader protocol, once (SLC1 7.6, 7.7): a begin/retry pair in the
  * spirit of the kernel's read_seqbegin/read_seqretry, with the bounded
- * attempts and the backoff folded in. Every reader is
+ * attempts, the odd test and the backoff folded in. Every reader is
  *
  *     slc__seqread r;
- *     slc__read_init(&r, c->gen);
- *     while (slc__read_begin(&r)) {
+ *     int ok;
+ *     for (ok = slc__read_begin(&r, c->gen); ok; ok = slc__read_next(&r)) {
  *         ... speculative reads, range-checked ...
  *         if (slc__read_retry(&r))
- *             continue;          // overlapped a commit: void
- *         return verdict;        // of the one generation r.g1
+ *             continue;          (overlapped a commit: all of it is void)
+ *         return verdict;        (of the one generation r.g1)
  *     }
- *     return busy;               // no stable attempt
- */
+ *     return busy;               (no stable attempt: !ok)
+ *
+ * The first attempt is begun inline with no sleep, so a reader that meets
+ * no writer pays one acquire load and one test, as if written by hand. */
 typedef struct slc__seqread {
     const uint8_t *gen;
-    uint64_t g1;     /* the even generation the current attempt began at */
-    unsigned next;   /* attempts begun (odd generations count) */
-    unsigned tries;  /* attempts allowed */
-    int backoff;     /* sleep per 7.7 before attempts >= 1 */
+    uint64_t g1;    /* the even generation the current attempt began at */
+    unsigned next;  /* attempts begun (odd generations count) */
+    unsigned tries; /* attempts allowed */
+    int backoff;    /* sleep per 7.7 before attempts >= 1 */
 } slc__seqread;
 
-static inline void slc__read_init(slc__seqread *r, const uint8_t *gen)
-{
-    r->gen = gen;
-    r->g1 = 0;
-    r->next = 0;
-    r->tries = SLC__READ_ATTEMPTS;
-    r->backoff = 1;
-}
-
-/* A quick reader that would rather give up than wait: `tries` attempts
- * back to back (the open-time bucket sample). */
-static inline void slc__read_init_quick(slc__seqread *r, const uint8_t *gen,
-                                        unsigned tries)
-{
-    slc__read_init(r, gen);
-    r->tries = tries;
-    r->backoff = 0;
-}
-
-/* Begin the next attempt: back off, acquire-load the generation; an odd
- * one uses the attempt up. 1: an attempt at the even r->g1 has begun;
- * 0: the attempts are exhausted. */
-static inline int slc__read_begin(slc__seqread *r)
+/* Begin attempts after the first: back off, acquire-load the generation;
+ * an odd one uses the attempt up. 1: an attempt at the even r->g1 has
+ * begun; 0: the attempts are exhausted. */
+static inline int slc__read_next(slc__seqread *r)
 {
     while (r->next < r->tries) {
         unsigned a = r->next++;
@@ -203,6 +186,27 @@ static inline int slc__read_begin(slc__seqread *r)
             return 1;
     }
     return 0;
+}
+
+/* Begin the first attempt on the generation word `gen`, allowing `tries`
+ * attempts, with the 7.7 sleeps between them or (backoff 0) none. */
+static inline int slc__read_begin_n(slc__seqread *r, const uint8_t *gen,
+                                    unsigned tries, int backoff)
+{
+    r->gen = gen;
+    r->next = 1;
+    r->tries = tries;
+    r->backoff = backoff;
+    r->g1 = slc__ld_acquire(gen);
+    if (__builtin_expect(!(r->g1 & 1), 1))
+        return 1;
+    return slc__read_next(r);
+}
+
+/* The usual reader: SLC__READ_ATTEMPTS attempts with the 7.7 backoff. */
+static inline int slc__read_begin(slc__seqread *r, const uint8_t *gen)
+{
+    return slc__read_begin_n(r, gen, SLC__READ_ATTEMPTS, 1);
 }
 
 /* After the attempt's reads: nonzero when the generation moved, so that

@@ -120,38 +120,6 @@ static int check_slots(const slc_cache *c, uint64_t hw, uint64_t live_count)
     return SLC_OK;
 }
 
-/* Walk the probe path of bucket i's key from its home bucket up to i.
- * Corrupt if an EMPTY bucket cuts i off (lookups stop there) or if a FULL
- * bucket before i holds the same key (lookups stop there too, so the key
- * would have two live slots and one of them unreachable). */
-static int check_path(const slc_cache *c, uint64_t h, uint64_t i,
-                      uint64_t slot_id, const uint8_t *key, uint64_t hw)
-{
-    uint8_t other[SLC_MAX_KEY_SIZE];
-    uint64_t home = h & c->bucket_mask;
-    for (uint64_t j = home, n = 0; j != i && n < c->bucket_count;
-         j = (j + 1) & c->bucket_mask, n++) {
-        const uint8_t *b = slc__bucket(c, j);
-        uint64_t sp = slc__ld(b + 8);
-        if (sp == SLC__BUCKET_EMPTY)
-            return slc__fail(SLC_ECORRUPT,
-                             "bucket %" PRIu64 " (slot %" PRIu64
-                             ") is cut off from its home bucket %" PRIu64
-                             " by EMPTY bucket %" PRIu64,
-                             i, slot_id, home, j);
-        if (sp == SLC__BUCKET_TOMBSTONE || slc__ld(b) != h || sp - 1 >= hw)
-            continue; /* ids >= hw are reported when bucket j is checked */
-        slc__copy_out(other, slc__slot(c, sp - 1) + 8, c->key_size);
-        if (memcmp(other, key, c->key_size) == 0)
-            return slc__fail(SLC_ECORRUPT,
-                             "slots %" PRIu64 " and %" PRIu64
-                             " hold the same key (buckets %" PRIu64
-                             " and %" PRIu64 ")",
-                             sp - 1, slot_id, j, i);
-    }
-    return SLC_OK;
-}
-
 static int check_buckets(const slc_cache *c, const slc__header *h,
                          uint8_t *seen)
 {
@@ -191,7 +159,8 @@ static int check_buckets(const slc_cache *c, const slc__header *h,
                              "bucket %" PRIu64 " hash %016" PRIx64
                              " != FNV-1a %016" PRIx64 " of slot %" PRIu64,
                              i, slc__ld(b), hash, id);
-        int rc = check_path(c, hash, i, id, key, h->slot_highwater);
+        int rc = slc__index_check_path(c, hash, i, id, key,
+                                       h->slot_highwater);
         if (rc)
             return rc;
     }
@@ -225,8 +194,7 @@ int slc_verify(slc_cache *c)
     size_t seen_len = 0;
     int rc = SLC_EBUSY;
     slc__seqread r;
-    slc__read_init(&r, c->gen);
-    while (slc__read_begin(&r)) {
+    for (int ok = slc__read_begin(&r, c->gen); ok; ok = slc__read_next(&r)) {
         uint8_t raw[SLC__HEADER_SIZE];
         slc__header h;
         slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
