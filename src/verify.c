@@ -26,7 +26,10 @@
  * open validated and cached: a change means someone rewrote the header. */
 static int check_fixed_fields(const slc_cache *c, const slc__header *h)
 {
-    uint64_t slots_len = c->slot_capacity * c->slot_size;
+    /* The layout open derived from the header (slc__layout_from_header)
+     * is in the handle: its offsets are where the mapping's areas start. */
+    uint64_t slots_off = (uint64_t)(c->slots - c->map);
+    uint64_t buckets_off = (uint64_t)(c->buckets - c->map);
     struct {
         const char *name;
         uint64_t file, open;
@@ -41,8 +44,8 @@ static int check_fixed_fields(const slc_cache *c, const slc__header *h)
         {"slot_capacity", h->slot_capacity, c->slot_capacity},
         {"user_version", h->user_version, c->user_version},
         {"bucket_count", h->bucket_count, c->bucket_count},
-        {"slots_offset", h->slots_offset, SLC__HEADER_SIZE},
-        {"buckets_offset", h->buckets_offset, SLC__HEADER_SIZE + slots_len},
+        {"slots_offset", h->slots_offset, slots_off},
+        {"buckets_offset", h->buckets_offset, buckets_off},
     };
     if (memcmp(h->magic, "SLC1", 4) != 0)
         return slc__fail(SLC_ECORRUPT, "header magic changed since open");
