@@ -296,8 +296,8 @@ static int open_existing(slc_cache *c, const slc_options *o,
     if (o->flags & SLC_WRITEBACK_SYNC) {
         /* No readahead: faults then map small page-cache folios, and an
          * msync writes back the pages a commit changed rather than whole
-         * large folios (about 1 MB per changed slot measured on ext4; W6 in
-         * docs/benchmarks.md). Readers without Sync mode keep readahead. */
+         * large folios (measurements: W6 in docs/benchmarks.md). Readers
+         * without Sync mode keep readahead. */
         int saved = errno;
         (void)madvise(m, (size_t)required, MADV_RANDOM);
         errno = saved;

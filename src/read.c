@@ -1,4 +1,5 @@
-/* Lock-free point reads: len, generation, user header, stat, get.
+/* Lock-free point reads: len, generation, user header, stat, get and
+ * get_many (the index walk itself is index.c's).
  * Each is a loop of seqlock attempts (SLC1 7.6, 7.7); nothing here
  * allocates or makes a system call unless a writer forces a backoff. */
 #include <inttypes.h>
@@ -89,7 +90,8 @@ int slc_generation(slc_cache *c, uint64_t *generation)
     return rc;
 }
 
-int slc_user_header(slc_cache *c, uint64_t *user_flags, uint8_t user_data[64])
+int slc_user_header(slc_cache *c, uint64_t *user_flags,
+                    uint8_t user_data[SLC_USER_DATA_SIZE])
 {
     slc__header h;
     int rc = check_handle(c, c, "slc_user_header");
@@ -100,7 +102,7 @@ int slc_user_header(slc_cache *c, uint64_t *user_flags, uint8_t user_data[64])
     if (user_flags)
         *user_flags = h.user_flags;
     if (user_data)
-        memcpy(user_data, h.user_data, 64);
+        memcpy(user_data, h.user_data, SLC_USER_DATA_SIZE);
     return SLC_OK;
 }
 
@@ -215,17 +217,28 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
                  int *results, int64_t *revisions, void *index,
                  size_t index_len)
 {
-    int rc = check_get_args(c, keys, key_len, index, index_len,
-                            "slc_get_many");
+    /* No key is read when n == 0, so keys may be NULL then. */
+    int rc = check_get_args(c, keys || n ? keys : (const void *)"", key_len,
+                            index, index_len, "slc_get_many");
     if (rc)
         return rc;
     if (!results)
         return arg_error(c, slc__fail(SLC_EINVAL,
                                       "slc_get_many: NULL results"));
+    /* Every array is n records long: none may pass the address space. */
     size_t total;
-    if (__builtin_mul_overflow(n, key_len, &total))
+    const char *over =
+        __builtin_mul_overflow(n, key_len, &total)           ? "keys"
+        : __builtin_mul_overflow(n, sizeof *results, &total) ? "results"
+        : revisions && __builtin_mul_overflow(n, sizeof *revisions, &total)
+            ? "revisions"
+        : index && __builtin_mul_overflow(n, index_len, &total) ? "index"
+                                                                : NULL;
+    if (over)
         return arg_error(c, slc__fail(SLC_EINVAL,
-                                      "slc_get_many: %zu keys overflow", n));
+                                      "slc_get_many: %zu records overflow "
+                                      "the %s array",
+                                      n, over));
     if (n == 0) {
         /* No key, but a read all the same: an invalidated (or unreadable)
          * cache says so, as every read does (API.md). */

@@ -26,7 +26,7 @@ int slc__validate_ident(const slc__header *h)
     if (h->flags & ~(uint32_t)SLC__KNOWN_FLAGS)
         return slc__fail(SLC_EINCOMPATIBLE, "unknown flags bits 0x%" PRIx32,
                          h->flags & ~(uint32_t)SLC__KNOWN_FLAGS);
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < (int)sizeof h->reserved; i++)
         if (h->reserved[i])
             return slc__fail(SLC_EINCOMPATIBLE,
                              "reserved header byte 0x%02x is 0x%02x (must be 0)",

@@ -55,7 +55,7 @@ static int check_fixed_fields(const slc_cache *c, const slc__header *h)
                              "header %s is %" PRIu64 ", was %" PRIu64
                              " at open",
                              f[i].name, f[i].file, f[i].open);
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < (int)sizeof h->reserved; i++)
         if (h->reserved[i])
             return slc__fail(SLC_ECORRUPT,
                              "reserved header byte 0x%02x is 0x%02x",
