@@ -112,3 +112,19 @@ int slc__index_sample(const slc_cache *c, uint64_t n)
     }
     return SLC_OK;
 }
+
+uint64_t slc__index_free_on_path(uint64_t bucket_mask, uint64_t h,
+                                 slc__bucket_word_fn word, const void *ctx,
+                                 int *tomb)
+{
+    uint64_t i = h & bucket_mask;
+    for (uint64_t n = 0; n <= bucket_mask; n++) {
+        uint64_t sp = word(ctx, i);
+        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
+            *tomb = sp == SLC__BUCKET_TOMBSTONE;
+            return i;
+        }
+        i = (i + 1) & bucket_mask;
+    }
+    return UINT64_MAX;
+}
