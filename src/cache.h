@@ -90,35 +90,14 @@ static inline int slc__attempt_header(const slc_cache *c, uint64_t *hw)
     return SLC_OK;
 }
 
-/* A key as zero-padded 64-bit words, the form slot keys are compared in. */
-#define SLC__KEY_WORDS (SLC_MAX_KEY_SIZE / 8)
-SLC__HIDDEN void slc__key_words(const slc_cache *c, const void *key,
-                                uint64_t kw[SLC__KEY_WORDS]);
-
 /* Store every header word but the generation from h, with a fresh CRC.
  * Writer side only: the caller holds the odd generation. */
 SLC__HIDDEN void slc__store_header(slc_cache *c, const slc__header *h);
 
-/* Result of an index lookup. */
-typedef struct slc__lookup {
-    uint64_t bucket;  /* bucket holding the key, or where a probe ended */
-    uint64_t slot_id; /* valid when found */
-    int found;
-} slc__lookup;
-
-/* Probe the hash index for key words `kw` with hash h, reading
- * `highwater` as the bound for slot ids. Never leaves the mapping and
- * visits at most bucket_count buckets. SLC_OK (found or not) or
- * SLC_ECORRUPT (an impossible bucket or slot, detail set) - which a
- * reader reports only if its generation was stable. */
-SLC__HIDDEN int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
-                           uint64_t highwater, slc__lookup *out);
-
-/* Does slot `s` hold the key `kw` (slc__key_words form)? Word loads. */
-SLC__HIDDEN int slc__slot_key_equals(const slc_cache *c, const uint8_t *s,
-                                     const uint64_t *kw);
-
 /* Mark c's file invalidated; the caller holds exclusivity (invalidate.c). */
 SLC__HIDDEN int slc__invalidate_exclusive(slc_cache *c);
+
+/* The hash index (probe, key words); it needs the handle above. */
+#include "index.h"
 
 #endif

@@ -55,8 +55,11 @@ int slc__fail_sys(const char *what, const char *path)
 {
     int saved = errno;
     char buf[128];
-    /* strerror_r flavours differ (GNU returns a pointer); strerror is fine
-     * here because the text is copied at once into thread-local storage. */
+    /* strerror is not required to be thread-safe: another thread's call
+     * may overwrite the buffer it returns. glibc and musl return constant
+     * strings for the errno values they know, so only an unknown value can
+     * race; strerror_r is avoided because its GNU and XSI flavours differ
+     * in return type. Copying at once keeps that window short. */
     snprintf(buf, sizeof buf, "%s", strerror(saved));
     slc__fail(SLC_ESYS, "%s %s: %s (errno %d)", what, path ? path : "", buf,
               saved);

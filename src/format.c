@@ -6,6 +6,8 @@
 
 _Static_assert(SLC__OFF_RESERVED + 64 == SLC__HEADER_SIZE,
                "header fields must cover 256 bytes");
+_Static_assert(SLC__OFF_USER_DATA + SLC_USER_DATA_SIZE == SLC__OFF_RESERVED,
+               "user_data is the public SLC_USER_DATA_SIZE bytes");
 _Static_assert(SLC__OFF_GENERATION % 8 == 0, "generation must be 8-aligned");
 _Static_assert(SLC__OFF_HEADER_CRC % 8 == 0 &&
                    SLC__OFF_STATE == SLC__OFF_HEADER_CRC + 4,
@@ -35,8 +37,8 @@ void slc__header_decode(const uint8_t b[SLC__HEADER_SIZE], slc__header *h)
     h->header_crc32c = slc__le32(b + SLC__OFF_HEADER_CRC);
     h->state = slc__le32(b + SLC__OFF_STATE);
     h->user_flags = slc__le64(b + SLC__OFF_USER_FLAGS);
-    memcpy(h->user_data, b + SLC__OFF_USER_DATA, 64);
-    memcpy(h->reserved, b + SLC__OFF_RESERVED, 64);
+    memcpy(h->user_data, b + SLC__OFF_USER_DATA, SLC_USER_DATA_SIZE);
+    memcpy(h->reserved, b + SLC__OFF_RESERVED, sizeof h->reserved);
 }
 
 void slc__header_encode(const slc__header *h, uint8_t b[SLC__HEADER_SIZE])
@@ -62,8 +64,8 @@ void slc__header_encode(const slc__header *h, uint8_t b[SLC__HEADER_SIZE])
     slc__put_le32(b + SLC__OFF_HEADER_CRC, h->header_crc32c);
     slc__put_le32(b + SLC__OFF_STATE, h->state);
     slc__put_le64(b + SLC__OFF_USER_FLAGS, h->user_flags);
-    memcpy(b + SLC__OFF_USER_DATA, h->user_data, 64);
-    memcpy(b + SLC__OFF_RESERVED, h->reserved, 64);
+    memcpy(b + SLC__OFF_USER_DATA, h->user_data, SLC_USER_DATA_SIZE);
+    memcpy(b + SLC__OFF_RESERVED, h->reserved, sizeof h->reserved);
 }
 
 uint32_t slc__header_crc(const uint8_t b[SLC__HEADER_SIZE])

@@ -59,7 +59,7 @@ typedef struct slc__header {
         buckets_offset;
     uint32_t header_crc32c, state;
     uint64_t user_flags;
-    uint8_t user_data[64];
+    uint8_t user_data[SLC_USER_DATA_SIZE];
     uint8_t reserved[64];
 } slc__header;
 

@@ -32,13 +32,10 @@ int slc__invalidate_exclusive(slc_cache *c)
         return slc__fail(SLC_EINCOMPATIBLE, "unknown state %" PRIu32, h.state);
     int sync = (c->open_flags & SLC_WRITEBACK_SYNC) != 0;
     slc__writeback wb = {0, 0};
-    /* An odd generation here is a crashed writer: step past it (g+2, g+3)
-     * so readers of the dead file also see a change and reopen. */
-    uint64_t g = h.generation;
-    if (g & 1)
-        g += 1; /* publish g+1 = old+2 (odd), then g+2 = old+3 (even) */
-    slc__st(c->gen, g + 1);
-    slc__fence_release();
+    /* An odd generation here is a crashed writer: it is stepped past
+     * (old+2 odd, then old+3 even) so readers of the dead file also see a
+     * change and reopen. */
+    uint64_t g = slc__publish_begin_from(c->gen, h.generation);
     SLC__HOOK("invalidate_odd");
     if (sync)
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,25 @@ int slc__lock_try(int fd, const char *lock_path)
                                     "writer",
                          lock_path);
     return slc__fail_sys("flock", lock_path);
+}
+
+void slc__lock_drop(int fd)
+{
+    if (fd < 0)
+        return;
+    int saved = errno;
+    flock(fd, LOCK_UN);
+    errno = saved;
+}
+
+int slc__crashed_writer(uint64_t generation, const char *path)
+{
+    if (!(generation & 1))
+        return SLC_OK;
+    return slc__fail(SLC_ECORRUPT,
+                     "%s: generation %" PRIu64 " is odd with the writer "
+                     "lock free: a writer crashed mid-commit",
+                     path, generation);
 }
 
 void slc__lock_close(int fd)

@@ -27,6 +27,15 @@ SLC__HIDDEN int slc__lock_open(const char *lock_path, int create, int *fd_out);
  * lock file) is SLC_OK: nobody holds it. */
 SLC__HIDDEN int slc__lock_try(int fd, const char *lock_path);
 
+/* Unlock but keep open; errno is preserved. fd < 0 is a no-op. */
+SLC__HIDDEN void slc__lock_drop(int fd);
+
+/* SLC1 10.6, the verdict on a generation read while the caller holds the
+ * writer locks (so nobody can be publishing): odd means a writer crashed
+ * mid-commit, SLC_ECORRUPT naming `path`; even is SLC_OK. (writer.c has
+ * its own copy, with the wording "lock held", for its own lock.) */
+SLC__HIDDEN int slc__crashed_writer(uint64_t generation, const char *path);
+
 /* Unlock and close; errno is preserved. fd < 0 is a no-op. */
 SLC__HIDDEN void slc__lock_close(int fd);
 

@@ -1,27 +1,24 @@
 /* slc_open, slc_read_options, slc_close: find or make the file, validate
  * its header under the seqlock, map it.
  *
- * Creation goes through "<path>.tmp.<random>" and rename, so the path never
- * holds a partial file; creation and in-place initialisation of an empty
- * file run under the writer lock so concurrent openers serialise, and the
- * loser of a creation race simply opens the winner's file. */
+ * Making a file is create.c's (temporary file and rename, or in-place
+ * initialisation of an empty file); it runs under the writer lock, taken
+ * without waiting, so concurrent openers serialise: an opener that finds
+ * the file missing while another creates it gets SLC_EBUSY (the lock is
+ * held) and one that comes after the creator opens the new file. Lock
+ * handling and the crashed-writer verdict are lock.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__linux__)
-#include <sys/random.h>
-#endif
-
 #include "cache.h"
+#include "create.h"
 #include "lock.h"
 #include "sizing.h"
 #include "space.h"
@@ -30,8 +27,8 @@
 #define KNOWN_OPEN_FLAGS                                                       \
     (SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC | SLC_NO_LOCK | SLC_READ_ONLY |   \
      SLC_CAPACITY_AT_LEAST)
-/* Buckets checked at open (SLC1 10.7 G): a fixed run from bucket 0, one or
- * two pages, independent of the file size. */
+/* Buckets checked at open (SLC1 10.7 G, slc__index_sample): a fixed run
+ * from bucket 0, one or two pages, independent of the file size. */
 #define SAMPLE_BUCKETS 32u
 
 static int host_supported(void)
@@ -72,206 +69,6 @@ static char *concat(const char *a, const char *b)
         memcpy(s + la, b, lb + 1);
     }
     return s;
-}
-
-/* ---- Creating and initialising ------------------------------------------ */
-
-static void new_header(const slc__layout *l, const slc_options *o,
-                       uint8_t raw[SLC__HEADER_SIZE])
-{
-    slc__header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, "SLC1", 4);
-    h.version = SLC__VERSION;
-    h.header_size = SLC__HEADER_SIZE;
-    h.key_size = l->key_size;
-    h.index_size = l->index_size;
-    h.slot_size = l->slot_size;
-    h.hash_alg = SLC__HASH_FNV1A64;
-    h.flags = (o->flags & SLC_ORDERED_KEYS) ? SLC__FLAG_ORDERED_KEYS : 0;
-    h.slot_capacity = l->slot_capacity;
-    h.user_version = o->user_version;
-    h.bucket_count = l->bucket_count;
-    h.slots_offset = l->slots_offset;
-    h.buckets_offset = l->buckets_offset;
-    slc__header_encode(&h, raw);
-    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
-{
-    off_t off = 0;
-    while (n) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return slc__fail_sys("write header", path);
-        }
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return SLC_OK;
-}
-
-/* A file of `size` bytes must fit RLIMIT_FSIZE, checked before anything
- * is written: past it, write and ftruncate raise SIGXFSZ, which kills a
- * process that keeps the default disposition. */
-static int check_fsize_limit(uint64_t size, const char *path)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
-        size <= (uint64_t)rl.rlim_cur)
-        return SLC_OK;
-    errno = EFBIG;
-    return slc__fail(SLC_ESYS,
-                     "%s: the file needs %" PRIu64 " bytes, above "
-                     "RLIMIT_FSIZE (%" PRIu64 "): %s",
-                     path, size, (uint64_t)rl.rlim_cur, strerror(EFBIG));
-}
-
-/* Make a rename in the directory of `path` durable (Sync mode): without
- * it, a power loss can undo the rename although the file was synced. */
-static int sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
-    char *dir = malloc(n + 1);
-    if (!dir)
-        return slc__fail(SLC_ENOMEM, "directory path allocation failed");
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = '\0';
-    int rc = SLC_OK, fd;
-    do
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    /* EINVAL: a filesystem that cannot sync directories; nothing to do. */
-    if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
-        rc = slc__fail_sys("sync the directory of", path);
-    if (fd >= 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-    }
-    free(dir);
-    return rc;
-}
-
-/* Write the header, size the file (sparse), make it durable. */
-static int format_fd(int fd, const slc__layout *l, const slc_options *o,
-                     const char *path)
-{
-    int rc = check_fsize_limit(l->file_size, path);
-    if (rc)
-        return rc;
-    uint8_t raw[SLC__HEADER_SIZE];
-    new_header(l, o, raw);
-    /* Header first: an opener racing an in-place initialisation then sees
-     * either an empty file or a sound header in a short file, never a
-     * full-length file without a header (see recheck_locked). */
-    rc = write_all(fd, raw, sizeof raw, path);
-    if (rc)
-        return rc;
-    int r;
-    do
-        r = ftruncate(fd, (off_t)l->file_size);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return slc__fail_sys("ftruncate", path);
-    rc = slc__space_new_file(fd, l->buckets_offset,
-                             l->file_size - l->buckets_offset, path);
-    if (rc)
-        return rc;
-    if (fsync(fd) < 0)
-        return slc__fail_sys("fsync", path);
-    return SLC_OK;
-}
-
-static void random_suffix(char out[17])
-{
-    uint64_t v = 0;
-#if defined(__linux__)
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
-#elif defined(__APPLE__)
-    arc4random_buf(&v, sizeof v);
-    if (0)
-#endif
-    {
-        static uint64_t counter;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        v = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
-            ((uint64_t)ts.tv_sec << 20) ^
-            __atomic_add_fetch(&counter, 0x9E3779B97F4A7C15ull,
-                               __ATOMIC_RELAXED);
-    }
-    snprintf(out, 17, "%016" PRIx64, v);
-}
-
-/* SLC1 10.4: temporary file in the same directory, then rename. On
- * success *fd_out is the new file, now at `path`. */
-static int create_file(const char *path, const slc__layout *l,
-                       const slc_options *o, int *fd_out)
-{
-    /* Checked here too, so that not even a temporary file is made. */
-    int rc = check_fsize_limit(l->file_size, path);
-    if (rc)
-        return rc;
-    size_t len = strlen(path) + sizeof ".tmp." + 16;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return slc__fail(SLC_ENOMEM, "temporary path allocation failed");
-    int fd = -1;
-    for (int tries = 0; tries < 64 && fd < 0; tries++) {
-        char sfx[17];
-        random_suffix(sfx);
-        snprintf(tmp, len, "%s.tmp.%s", path, sfx);
-        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST && errno != EINTR)
-            break;
-    }
-    if (fd < 0) {
-        rc = slc__fail_sys("create temporary file", tmp);
-        free(tmp);
-        return rc;
-    }
-    rc = format_fd(fd, l, o, tmp);
-    if (rc == SLC_OK && rename(tmp, path) < 0)
-        rc = slc__fail_sys("rename temporary file onto", path);
-    else if (rc == SLC_OK && (o->flags & SLC_WRITEBACK_SYNC) &&
-             (rc = sync_parent_dir(path)) != SLC_OK) {
-        /* Not known durable: undo, so the failed call leaves no file. */
-        int saved = errno;
-        unlink(path);
-        errno = saved;
-    }
-    if (rc) {
-        int saved = errno;
-        close(fd);
-        unlink(tmp);
-        errno = saved;
-    } else {
-        *fd_out = fd;
-    }
-    free(tmp);
-    return rc;
-}
-
-/* SLC1 10.5: initialise an empty file in place, keeping mode and owner. */
-static int init_in_place(int fd, const char *path, const slc__layout *l,
-                         const slc_options *o)
-{
-    int rc = format_fd(fd, l, o, path);
-    if (rc) {
-        int saved = errno;
-        if (ftruncate(fd, 0) < 0) { /* best effort: guarantee (1) */
-        }
-        errno = saved;
-    }
-    return rc;
 }
 
 /* ---- Reading the header ------------------------------------------------- */
@@ -320,14 +117,8 @@ static int odd_generation(int fd, const uint8_t *map, const char *path,
         return rc;
     /* Exclusive now: no writer can move the generation. */
     copy_header(map, raw);
-    g = slc__le64(raw + SLC__OFF_GENERATION);
     slc__lock_probe_release(&p);
-    if (g & 1)
-        return slc__fail(SLC_ECORRUPT,
-                         "%s: generation %" PRIu64 " is odd with the writer "
-                         "lock free: a writer crashed mid-commit",
-                         path, g);
-    return SLC_OK;
+    return slc__crashed_writer(slc__le64(raw + SLC__OFF_GENERATION), path);
 }
 
 /* Steps 6-7: map the header, check identification, take a stable copy. */
@@ -343,15 +134,12 @@ static int read_header(int fd, const char *path, const char *lock_path,
     slc__header_decode(raw, h);
     int rc = slc__validate_ident(h);
     int stable = 0;
-    for (unsigned a = 0; rc == SLC_OK && a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(map + SLC__OFF_GENERATION);
-        if (g1 & 1)
-            continue;
-        copy_header(map, raw);
-        if (slc__read_stable(map + SLC__OFF_GENERATION, g1)) {
-            stable = 1;
-            break;
+    if (rc == SLC_OK) {
+        slc__seqread r;
+        for (int ok = slc__read_begin(&r, map + SLC__OFF_GENERATION);
+             ok && !stable; ok = slc__read_next(&r)) {
+            copy_header(map, raw);
+            stable = !slc__read_retry(&r);
         }
     }
     if (rc == SLC_OK && !stable)
@@ -363,39 +151,6 @@ static int read_header(int fd, const char *path, const char *lock_path,
 }
 
 /* ---- slc_open ----------------------------------------------------------- */
-
-/* Optional group G: a FULL bucket naming a slot >= slot_highwater. Skipped
- * when no stable read comes quickly (a writer is busy); never a failure by
- * itself. */
-static int sample_buckets(const slc_cache *c)
-{
-    uint64_t n = c->bucket_count < SAMPLE_BUCKETS ? c->bucket_count
-                                                  : SAMPLE_BUCKETS;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
-        uint64_t hw = slc__ld(c->map + SLC__OFF_SLOT_HIGHWATER);
-        uint64_t bad = UINT64_MAX, bad_id = 0;
-        for (uint64_t i = 0; i < n && bad == UINT64_MAX; i++) {
-            uint64_t sp = slc__ld(slc__bucket(c, i) + 8);
-            if (sp != SLC__BUCKET_EMPTY && sp != SLC__BUCKET_TOMBSTONE &&
-                sp - 1 >= hw) {
-                bad = i;
-                bad_id = sp - 1;
-            }
-        }
-        if (!slc__read_stable(c->gen, g1))
-            continue;
-        if (bad != UINT64_MAX)
-            return slc__fail(SLC_ECORRUPT,
-                             "bucket %" PRIu64 " names slot %" PRIu64
-                             " >= slot_highwater %" PRIu64,
-                             bad, bad_id, hw);
-        return SLC_OK;
-    }
-    return SLC_OK;
-}
 
 static void cache_free(slc_cache *c)
 {
@@ -452,11 +207,10 @@ static int judge(const uint8_t raw[SLC__HEADER_SIZE], const slc__header *h,
 /* Does the header ask for more bytes than the file has? */
 static int shorter_than_header(const slc__header *h, const struct stat *st)
 {
-    uint64_t buckets_len, required;
-    if (slc__mul_u64(h->bucket_count, SLC__BUCKET_SIZE, &buckets_len) ||
-        slc__add_u64(h->buckets_offset, buckets_len, &required))
+    slc__layout l;
+    if (slc__layout_from_header(h, &l) & SLC__LAYOUT_BAD_BUCKETS)
         return 0;
-    return (uint64_t)st->st_size < required;
+    return (uint64_t)st->st_size < l.file_size;
 }
 
 /* Could this header be one an initialiser has just written (3.11)? Only
@@ -470,7 +224,7 @@ static int fresh_header(const slc__header *h)
 }
 
 /* Opening a non-empty file takes no lock, but an in-place initialisation
- * (10.5) is visible while it runs. format_fd writes the header before it
+ * (10.5) is visible while it runs. create.c writes the header before it
  * extends the file, so the only state an opener can catch is "a sound
  * header in a file shorter than it requires". That one verdict is final
  * only when no initialiser holds the writer lock: held, SLC_EBUSY (retry);
@@ -497,11 +251,8 @@ static int recheck_locked(int fd, const char *path, const char *lock_path,
         slc__header_decode(raw, h);
         rc = slc__validate_ident(h);
     }
-    if (!rc && (h->generation & 1))
-        rc = slc__fail(SLC_ECORRUPT,
-                       "%s: generation %" PRIu64 " is odd with the writer "
-                       "lock free: a writer crashed mid-commit",
-                       path, h->generation);
+    if (!rc)
+        rc = slc__crashed_writer(h->generation, path);
     if (!rc)
         rc = judge(raw, h, o, st, required, path);
     slc__lock_probe_release(&p);
@@ -545,30 +296,33 @@ static int open_existing(slc_cache *c, const slc_options *o,
     if (o->flags & SLC_WRITEBACK_SYNC) {
         /* No readahead: faults then map small page-cache folios, and an
          * msync writes back the pages a commit changed rather than whole
-         * large folios (about 1 MB per changed slot measured on ext4; W6 in
-         * docs/benchmarks.md). Readers without Sync mode keep readahead. */
+         * large folios (measurements: W6 in docs/benchmarks.md). Readers
+         * without Sync mode keep readahead. */
         int saved = errno;
         (void)madvise(m, (size_t)required, MADV_RANDOM);
         errno = saved;
     }
+    /* Judged sound above: the layout's arithmetic cannot fail here. */
+    slc__layout l;
+    (void)slc__layout_from_header(&h, &l);
     c->map = m;
     c->map_len = (size_t)required;
-    c->key_size = h.key_size;
-    c->index_size = h.index_size;
-    c->slot_size = h.slot_size;
+    c->key_size = l.key_size;
+    c->index_size = l.index_size;
+    c->slot_size = l.slot_size;
     c->file_flags = h.flags;
-    c->rev_off = 8 + slc__align8(h.key_size);
-    c->index_off = c->rev_off + 8;
-    c->slot_capacity = h.slot_capacity;
-    c->bucket_count = h.bucket_count;
-    c->bucket_mask = h.bucket_count - 1;
+    c->rev_off = l.rev_off;
+    c->index_off = l.index_off;
+    c->slot_capacity = l.slot_capacity;
+    c->bucket_count = l.bucket_count;
+    c->bucket_mask = l.bucket_count - 1;
     c->user_version = h.user_version;
-    c->slots = c->map + h.slots_offset;
-    c->buckets = c->map + h.buckets_offset;
+    c->slots = c->map + l.slots_offset;
+    c->buckets = c->map + l.buckets_offset;
     c->gen = c->map + SLC__OFF_GENERATION;
     c->dev = st->st_dev;
     c->ino = st->st_ino;
-    return sample_buckets(c);
+    return slc__index_sample(c, SAMPLE_BUCKETS);
 }
 
 /* Never blocks: a FIFO or device at the path is SLC_EINVAL at once. */
@@ -579,16 +333,6 @@ static int open_file(const char *path, int readonly, int *fd_out)
     if (rc == SLC_OK && *fd_out < 0 && errno != ENOENT)
         return slc__fail_sys("open", path);
     return rc;
-}
-
-/* Unlock the open-time lock descriptor (kept open until slc_open ends). */
-static void lock_drop(int lock_fd)
-{
-    if (lock_fd < 0)
-        return;
-    int saved = errno;
-    flock(lock_fd, LOCK_UN);
-    errno = saved;
 }
 
 /* Steps 3-5: end with an open descriptor of a file that is not empty, or
@@ -613,8 +357,8 @@ static int find_or_make(slc_cache *c, const slc_options *o,
             return rc;
         rc = open_file(c->path, 0, &c->fd); /* another creator may have won */
         if (rc == SLC_OK && c->fd < 0)
-            rc = create_file(c->path, l, o, &c->fd);
-        lock_drop(lock_fd);
+            rc = slc__create_file(c->path, l, o, &c->fd);
+        slc__lock_drop(lock_fd); /* kept open until slc_open ends */
         if (rc)
             return rc;
     }
@@ -639,11 +383,11 @@ static int find_or_make(slc_cache *c, const slc_options *o,
         if (rc == SLC_OK)
             rc = stat_fd(c->fd, c->path, st);
         if (rc == SLC_OK && st->st_size == 0)
-            rc = init_in_place(c->fd, c->path, l, o);
+            rc = slc__init_in_place(c->fd, c->path, l, o);
         if (rc == SLC_OK)
             rc = stat_fd(c->fd, c->path, st);
         slc__lock_close(file_lock);
-        lock_drop(lock_fd);
+        slc__lock_drop(lock_fd); /* kept open until slc_open ends */
         if (rc)
             return rc;
     }

@@ -1,4 +1,5 @@
-/* Lock-free point reads: len, generation, user header, stat, get.
+/* Lock-free point reads: len, generation, user header, stat, get and
+ * get_many (the index walk itself is index.c's).
  * Each is a loop of seqlock attempts (SLC1 7.6, 7.7); nothing here
  * allocates or makes a system call unless a writer forces a backoff. */
 #include <inttypes.h>
@@ -36,13 +37,10 @@ int slc__check_counters(const slc_cache *c, const slc__header *h)
 int slc__snapshot_header(const slc_cache *c, slc__header *h)
 {
     uint8_t raw[SLC__HEADER_SIZE];
-    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
+    slc__seqread r;
+    for (int ok = slc__read_begin(&r, c->gen); ok; ok = slc__read_next(&r)) {
         slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
-        if (!slc__read_stable(c->gen, g1))
+        if (slc__read_retry(&r))
             continue;
         slc__header_decode(raw, h);
         int rc = slc__check_state(h->state);
@@ -92,7 +90,8 @@ int slc_generation(slc_cache *c, uint64_t *generation)
     return rc;
 }
 
-int slc_user_header(slc_cache *c, uint64_t *user_flags, uint8_t user_data[64])
+int slc_user_header(slc_cache *c, uint64_t *user_flags,
+                    uint8_t user_data[SLC_USER_DATA_SIZE])
 {
     slc__header h;
     int rc = check_handle(c, c, "slc_user_header");
@@ -103,7 +102,7 @@ int slc_user_header(slc_cache *c, uint64_t *user_flags, uint8_t user_data[64])
     if (user_flags)
         *user_flags = h.user_flags;
     if (user_data)
-        memcpy(user_data, h.user_data, 64);
+        memcpy(user_data, h.user_data, SLC_USER_DATA_SIZE);
     return SLC_OK;
 }
 
@@ -130,92 +129,6 @@ int slc_stat_get(slc_cache *c, slc_stat *out)
     out->bucket_tombstones = h.bucket_tombstones;
     out->file_size = (uint64_t)c->map_len;
     return SLC_OK;
-}
-
-/* ---- Hash index probe --------------------------------------------------- */
-
-void slc__key_words(const slc_cache *c, const void *key,
-                    uint64_t kw[SLC__KEY_WORDS])
-{
-    if (c->key_size == 16) { /* the common UUID size: two plain moves */
-        memcpy(kw, key, 16);
-        return;
-    }
-    size_t words = (c->key_size + 7u) / 8u;
-    kw[words - 1] = 0;
-    memcpy(kw, key, c->key_size);
-}
-
-int slc__slot_key_equals(const slc_cache *c, const uint8_t *s,
-                         const uint64_t *kw)
-{
-    const uint8_t *k = s + 8;
-    uint32_t full = c->key_size / 8u, rest = c->key_size % 8u;
-    for (uint32_t i = 0; i < full; i++)
-        if (slc__ld(k + 8u * i) != kw[i])
-            return 0;
-    if (rest) {
-        /* Little-endian: the key's bytes are the low ones of the word;
-         * key_pad bytes need not be zero in files from elsewhere. */
-        uint64_t mask = (UINT64_C(1) << (8u * rest)) - 1u;
-        if ((slc__ld(k + 8u * full) ^ kw[full]) & mask)
-            return 0;
-    }
-    return 1;
-}
-
-/* The probe loop from bucket i, with `visited` buckets already behind it;
- * slc__probe starts it at the key's home bucket, slc_get_many resumes it
- * after a hash collision. */
-static int probe_from(const slc_cache *c, const uint64_t *kw, uint64_t h,
-                      uint64_t highwater, uint64_t i, uint64_t visited,
-                      slc__lookup *out)
-{
-    for (uint64_t n = visited; n < c->bucket_count; n++) {
-        const uint8_t *b = slc__bucket(c, i);
-        uint64_t sp = slc__ld(b + 8);
-        if (sp == SLC__BUCKET_EMPTY) {
-            out->found = 0;
-            out->bucket = i;
-            return SLC_OK;
-        }
-        if (sp != SLC__BUCKET_TOMBSTONE) {
-            uint64_t id = sp - 1;
-            if (id >= highwater)
-                return slc__fail(SLC_ECORRUPT,
-                                 "bucket %" PRIu64 " names slot %" PRIu64
-                                 " >= slot_highwater %" PRIu64,
-                                 i, id, highwater);
-            /* hash64 is a hint: only equal hashes can hold the key. */
-            if (slc__ld(b) == h) {
-                const uint8_t *s = slc__slot(c, id);
-                if (slc__slot_key_equals(c, s, kw)) {
-                    uint64_t meta = slc__ld(s);
-                    if (meta & ~(uint64_t)SLC__META_USED)
-                        return slc__bad_meta(id, meta);
-                    if (!(meta & SLC__META_USED))
-                        return slc__fail(SLC_ECORRUPT,
-                                         "bucket %" PRIu64
-                                         " names deleted slot %" PRIu64,
-                                         i, id);
-                    out->found = 1;
-                    out->bucket = i;
-                    out->slot_id = id;
-                    return SLC_OK;
-                }
-            }
-        }
-        i = (i + 1) & c->bucket_mask;
-    }
-    return slc__fail(SLC_ECORRUPT,
-                     "probe visited all %" PRIu64 " buckets without an EMPTY one",
-                     c->bucket_count);
-}
-
-int slc__probe(const slc_cache *c, const uint64_t *kw, uint64_t h,
-               uint64_t highwater, slc__lookup *out)
-{
-    return probe_from(c, kw, h, highwater, h & c->bucket_mask, 0, out);
 }
 
 __attribute__((noinline, cold)) int
@@ -276,11 +189,8 @@ int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
     slc__key_words(c, key, kw);
     uint64_t h = slc__fnv1a64(key, key_len);
 
-    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
+    slc__seqread r;
+    for (int ok = slc__read_begin(&r, c->gen); ok; ok = slc__read_next(&r)) {
         uint64_t hw;
         slc__lookup lk = {0, 0, 0};
         rc = slc__attempt_header(c, &hw);
@@ -288,7 +198,7 @@ int slc_get(slc_cache *c, const void *key, size_t key_len, int64_t *revision,
             rc = slc__probe(c, kw, h, hw, &lk);
         if (rc == SLC_OK && lk.found)
             copy_entry(c, lk.slot_id, revision, index, index_len);
-        if (!slc__read_stable(c->gen, g1))
+        if (slc__read_retry(&r))
             continue; /* overlapped a commit: whatever we saw is void */
         if (rc)
             return rc;
@@ -307,17 +217,28 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
                  int *results, int64_t *revisions, void *index,
                  size_t index_len)
 {
-    int rc = check_get_args(c, keys, key_len, index, index_len,
-                            "slc_get_many");
+    /* No key is read when n == 0, so keys may be NULL then. */
+    int rc = check_get_args(c, keys || n ? keys : (const void *)"", key_len,
+                            index, index_len, "slc_get_many");
     if (rc)
         return rc;
     if (!results)
         return arg_error(c, slc__fail(SLC_EINVAL,
                                       "slc_get_many: NULL results"));
+    /* Every array is n records long: none may pass the address space. */
     size_t total;
-    if (__builtin_mul_overflow(n, key_len, &total))
+    const char *over =
+        __builtin_mul_overflow(n, key_len, &total)           ? "keys"
+        : __builtin_mul_overflow(n, sizeof *results, &total) ? "results"
+        : revisions && __builtin_mul_overflow(n, sizeof *revisions, &total)
+            ? "revisions"
+        : index && __builtin_mul_overflow(n, index_len, &total) ? "index"
+                                                                : NULL;
+    if (over)
         return arg_error(c, slc__fail(SLC_EINVAL,
-                                      "slc_get_many: %zu keys overflow", n));
+                                      "slc_get_many: %zu records overflow "
+                                      "the %s array",
+                                      n, over));
     if (n == 0) {
         /* No key, but a read all the same: an invalidated (or unreadable)
          * cache says so, as every read does (API.md). */
@@ -333,37 +254,15 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
             h[i] = slc__fnv1a64(kp + (base + i) * key_len, key_len);
             __builtin_prefetch(slc__bucket(c, h[i] & c->bucket_mask), 0, 3);
         }
-        int done = 0;
-        for (unsigned a = 0; a < SLC__READ_ATTEMPTS && !done; a++) {
-            slc__backoff(a);
-            uint64_t g1 = slc__ld_acquire(c->gen);
-            if (g1 & 1)
-                continue;
+        slc__seqread r;
+        int ok;
+        for (ok = slc__read_begin(&r, c->gen); ok; ok = slc__read_next(&r)) {
             uint64_t hw;
             rc = slc__attempt_header(c, &hw);
             /* First pass: each key's first bucket whose hash matches (or
              * the EMPTY ending its probe); prefetch the slot it names. */
-            for (size_t i = 0; i < m && rc == SLC_OK; i++) {
-                uint64_t j = h[i] & c->bucket_mask;
-                cand[i] = UINT64_MAX;
-                for (uint64_t steps = 0; steps < c->bucket_count; steps++) {
-                    const uint8_t *b = slc__bucket(c, j);
-                    uint64_t sp = slc__ld(b + 8);
-                    if (sp == SLC__BUCKET_EMPTY)
-                        break;
-                    if (sp != SLC__BUCKET_TOMBSTONE) {
-                        if (sp - 1 >= hw)
-                            break; /* impossible: the full probe reports it */
-                        if (slc__ld(b) == h[i]) {
-                            cand[i] = sp - 1;
-                            __builtin_prefetch(slc__slot(c, sp - 1), 0, 3);
-                            break;
-                        }
-                    }
-                    j = (j + 1) & c->bucket_mask;
-                }
-                pos[i] = j;
-            }
+            for (size_t i = 0; i < m && rc == SLC_OK; i++)
+                cand[i] = slc__index_candidate(c, h[i], hw, &pos[i]);
             /* Second pass: confirm; anything unusual (a collision, an
              * impossible bucket) takes the full probe from the home bucket,
              * which does every check of slc_get. */
@@ -389,13 +288,13 @@ int slc_get_many(slc_cache *c, const void *keys, size_t n, size_t key_len,
                                ip ? ip + (base + i) * index_len : NULL,
                                index_len);
             }
-            if (!slc__read_stable(c->gen, g1))
+            if (slc__read_retry(&r))
                 continue;
             if (rc)
                 return rc;
-            done = 1;
+            break;
         }
-        if (!done)
+        if (!ok)
             return slc__busy(c);
     }
     return SLC_OK;

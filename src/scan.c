@@ -262,19 +262,27 @@ static int reserve(scan *s, uint8_t *stack)
 
 /* ---- The walk ----------------------------------------------------------- */
 
+/* The per-delivery helpers below are forced inline: each walk has several
+ * call sites, and as calls they cost about 2% of a match scan per slot. */
+
 enum { WALK_DONE, WALK_IMPOSSIBLE, WALK_MOVED, WALK_STOPPED, WALK_ERROR };
+/* What take() tells a walk, besides a WALK_ result that ends it. */
+enum { TAKE_MORE = 16, TAKE_LIMIT };
 
 typedef struct walk {
-    uint64_t g1;
+    slc__seqread rd; /* the attempt the walk belongs to */
     int rc;       /* WALK_ERROR: status; WALK_STOPPED: visit's return */
     uint8_t *stack;
     int unchecked; /* streaming: mapping read after the last delivery */
+    uint64_t skipped;   /* matches passed over for `offset` */
+    uint64_t delivered; /* streaming: walk step of the last delivery */
 } walk;
 
 /* Deliver the scratch record now (streaming). */
-static int stream_out(scan *s, walk *wk)
+static inline __attribute__((always_inline)) int stream_out(scan *s,
+                                                            walk *wk)
 {
-    if (!slc__read_stable(s->c->gen, wk->g1))
+    if (slc__read_retry(&wk->rd))
         return WALK_MOVED;
     slc_entry e;
     entry_of(s, record(s, 0), &e);
@@ -288,7 +296,8 @@ static int stream_out(scan *s, walk *wk)
 
 /* The record the current slot is copied into: the next result (snapshot)
  * or the single scratch record (streaming). NULL: SLC_ENOMEM in wk->rc. */
-static uint8_t *next_record(scan *s, walk *wk, int streaming)
+static inline __attribute__((always_inline)) uint8_t *
+next_record(scan *s, walk *wk, int streaming)
 {
     if (streaming || s->counting)
         return record(s, 0);
@@ -390,46 +399,103 @@ skip_filtered(const scan *s, uint64_t lo, uint64_t hi, uint64_t n,
     }
 }
 
-static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
+/* Both walks: a fresh attempt's counters. */
+static void walk_reset(scan *s, walk *wk)
+{
+    s->count = 0;
+    wk->skipped = 0;
+    wk->delivered = 0;
+}
+
+/* Both walks: a snapshot gather that a commit already spoiled is abandoned
+ * early, every GEN_CHECK_EVERY steps. */
+static inline int spoiled(const walk *wk, int streaming, uint64_t n,
+                          uint64_t *next_check)
+{
+    if (n < *next_check)
+        return 0;
+    *next_check = n + GEN_CHECK_EVERY;
+    return !streaming && slc__read_moved(&wk->rd);
+}
+
+/* The tail both walks share, for live slot `id` that passed the key and
+ * index predicates at walk step n: the caller's filter (unless the skip
+ * loop ran it), offset, counting, copy-out, and (streaming) delivery. r is
+ * the record the first `copied` bytes were copied into, or NULL. Returns
+ * TAKE_MORE, TAKE_LIMIT (limit reached), or a WALK_ result ending the
+ * walk. */
+static inline int take(scan *s, walk *wk, const uint8_t *slot, uint64_t id,
+                       uint64_t meta, uint8_t *r, size_t copied, uint64_t n,
+                       int filter_done)
+{
+    const slc_cache *c = s->c;
+    const slc_scan_opts *o = s->o;
+    int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
+    if (o->filter && !filter_done) {
+        if (FILTER_ON_COPY && !r) {
+            if (!(r = next_record(s, wk, streaming)))
+                return WALK_ERROR;
+        }
+        int keep = filter_keeps(s, slot, id, r, copied);
+        if (FILTER_ON_COPY)
+            copied = c->slot_size;
+        if (!keep)
+            return TAKE_MORE;
+    }
+    if (wk->skipped < o->offset) {
+        wk->skipped++;
+        return TAKE_MORE;
+    }
+    if (s->counting) /* nothing is copied for a count */
+        return ++s->count == o->limit ? TAKE_LIMIT : TAKE_MORE;
+    if (!r && !(r = next_record(s, wk, streaming)))
+        return WALK_ERROR;
+    slc__copy_out(r + copied, slot + copied, c->slot_size - copied);
+    memcpy(r, &meta, 8);
+    memcpy(r + c->slot_size, &id, 8);
+    if (streaming) {
+        int w = stream_out(s, wk);
+        if (w != WALK_DONE)
+            return w;
+        wk->delivered = n;
+    }
+    s->count++;
+    return o->limit && s->count == o->limit ? TAKE_LIMIT : TAKE_MORE;
+}
+
+/* Streaming: a delivery at the walk's last step leaves nothing read after
+ * its generation check (the bounds were read before the first). */
+static int walk_end(const scan *s, walk *wk, uint64_t n)
+{
+    wk->unchecked = s->count == 0 || wk->delivered + 1 != n;
+    return WALK_DONE;
+}
+
+/* The unbounded walk (whole scans, match scans, prefix scans that cannot
+ * search): dead and rejected slots are skipped on the mapping, in the skip
+ * loops, before anything is copied; key predicates then test a copy of the
+ * key words. */
+static int walk_unbounded(scan *s, walk *wk, uint64_t lo, uint64_t hi)
 {
     slc_cache *c = s->c;
     const slc_scan_opts *o = s->o;
     int reverse = (o->flags & SLC_SCAN_REVERSE) != 0;
     int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
-    int bounded = bounded_walk(s);
-    /* Key bytes are needed before the filter for key predicates and for
-     * the order checks of bounded walks. */
-    int keyed = bounded || s->kp.kind != KEY_ALL;
-    /* Unbounded walks without key tests run the filter in the skip loop. */
+    int keyed = s->kp.kind != KEY_ALL;
+    /* Without key tests the filter runs in the skip loop. */
     int filter_in_skip = !keyed && o->filter && !FILTER_ON_COPY;
     size_t key_part = 8 + slc__align8(c->key_size);
-    uint64_t skipped = 0;
-    /* Bounded walks: the previous key, first the lowest (highest) key. */
-    uint64_t prev[SLC__KEY_WORDS];
-    size_t key_words = key_part / 8 - 1;
-    uint64_t last_mask = c->key_size % 8
-                             ? (UINT64_C(1) << (8 * (c->key_size % 8))) - 1
-                             : UINT64_MAX;
-    if (bounded)
-        memset(prev, reverse ? 0xff : 0, key_words * 8);
-    uint64_t n, delivered = 0; /* walk step of the last delivery */
-    uint64_t total = hi - lo, next_check = GEN_CHECK_EVERY;
-    s->count = 0;
+    uint64_t n, total = hi - lo, next_check = GEN_CHECK_EVERY;
+    walk_reset(s, wk);
     for (n = 0; n < total; n++) {
-        /* A snapshot that a commit already spoiled is abandoned early. */
-        if (n >= next_check) {
-            if (!streaming && slc__ld(c->gen) != wk->g1)
-                return WALK_MOVED;
-            next_check = n + GEN_CHECK_EVERY;
-        }
-        if (!bounded) {
-            uint64_t stop = total < next_check ? total : next_check;
-            n = filter_in_skip ? skip_filtered(s, lo, hi, n, stop, reverse)
-                               : skip_rejects(s, lo, hi, n, stop, reverse);
-            if (n == stop) {
-                n--; /* the loop's n++ resumes at stop */
-                continue;
-            }
+        if (spoiled(wk, streaming, n, &next_check))
+            return WALK_MOVED;
+        uint64_t stop = total < next_check ? total : next_check;
+        n = filter_in_skip ? skip_filtered(s, lo, hi, n, stop, reverse)
+                           : skip_rejects(s, lo, hi, n, stop, reverse);
+        if (n == stop) {
+            n--; /* the loop's n++ resumes at stop */
+            continue;
         }
         uint64_t id = reverse ? hi - 1 - n : lo + n;
         const uint8_t *slot = slc__slot(c, id);
@@ -438,10 +504,8 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
             wk->rc = slc__bad_meta(id, meta);
             return WALK_IMPOSSIBLE;
         }
-        /* Unbounded walks reject on the mapping, before copying anything;
-         * bounded ones must first check every key's order. */
-        if (!bounded && (!(meta & SLC__META_USED) ||
-                         (s->im.words && !match_slot(&s->im, slot))))
+        if (!(meta & SLC__META_USED) ||
+            (s->im.words && !match_slot(&s->im, slot)))
             continue;
         uint8_t *r = NULL;
         size_t copied = 0;
@@ -451,80 +515,156 @@ static int walk_slots(scan *s, walk *wk, uint64_t lo, uint64_t hi)
             slc__copy_out(r, slot, key_part);
             memcpy(r, &meta, 8); /* the meta that was judged */
             copied = key_part;
-            int in = key_ok(s, r + 8);
-            if (bounded && !in) {
-                /* Tombstones keep their keys, so they are checked too. */
-                wk->rc = slc__fail(SLC_ECORRUPT,
-                                   "ordered keys: slot %" PRIu64
-                                   " is out of key order",
-                                   id);
-                return WALK_IMPOSSIBLE;
-            }
-            if (bounded &&
-                key_step(prev, r + 8, key_words, last_mask, reverse)) {
-                wk->rc = slc__fail(SLC_ECORRUPT,
-                                   "ordered keys: slot %" PRIu64
-                                   " is out of key order with its neighbour",
-                                   id);
-                return WALK_IMPOSSIBLE;
-            }
-            if (!(meta & SLC__META_USED) || !in ||
-                (bounded && s->im.words && !match_slot(&s->im, slot)))
+            if (!key_ok(s, r + 8))
                 continue;
         }
-        if (o->filter && !filter_in_skip) {
-            if (FILTER_ON_COPY && !r) {
-                if (!(r = next_record(s, wk, streaming)))
-                    return WALK_ERROR;
-            }
-            int keep = filter_keeps(s, slot, id, r, copied);
-            if (FILTER_ON_COPY)
-                copied = c->slot_size;
-            if (!keep)
-                continue;
-        }
-        if (skipped < o->offset) {
-            skipped++;
+        int t = take(s, wk, slot, id, meta, r, copied, n, filter_in_skip);
+        if (t == TAKE_MORE)
             continue;
-        }
-        if (s->counting) { /* nothing is copied for a count */
-            if (++s->count == o->limit) {
-                n++;
-                break;
-            }
-            continue;
-        }
-        if (!r && !(r = next_record(s, wk, streaming)))
-            return WALK_ERROR;
-        slc__copy_out(r + copied, slot + copied, c->slot_size - copied);
-        memcpy(r, &meta, 8);
-        memcpy(r + c->slot_size, &id, 8);
-        if (streaming) {
-            int w = stream_out(s, wk);
-            if (w != WALK_DONE)
-                return w;
-            delivered = n;
-        }
-        s->count++;
-        if (o->limit && s->count == o->limit) {
-            n++;
-            break;
-        }
+        if (t != TAKE_LIMIT)
+            return t;
+        n++;
+        break;
     }
-    /* Streaming: a delivery at the walk's last step leaves nothing read
-     * after its generation check (the bounds were read before the first). */
-    wk->unchecked = s->count == 0 || delivered + 1 != n;
-    return WALK_DONE;
+    return walk_end(s, wk, n);
 }
 
-/* One consistent scan: retries per SLC1 7.7 in snapshot mode; in
- * streaming mode only the start (odd generation) is retried. */
-static int run(scan *s)
+/* The ordered bounded walk (range scans, offset-0 prefix scans of ordered
+ * files) over [lo, hi) found by binary search: every slot's key, dead or
+ * live, is copied and checked against the bounds and against the previous
+ * key, so an out-of-order slot walked over is SLC_ECORRUPT. */
+static int walk_bounded(scan *s, walk *wk, uint64_t lo, uint64_t hi)
+{
+    slc_cache *c = s->c;
+    const slc_scan_opts *o = s->o;
+    int reverse = (o->flags & SLC_SCAN_REVERSE) != 0;
+    int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
+    size_t key_part = 8 + slc__align8(c->key_size);
+    /* The previous key, first the lowest (highest) key. */
+    uint64_t prev[SLC__KEY_WORDS];
+    size_t key_words = key_part / 8 - 1;
+    uint64_t last_mask = c->key_size % 8
+                             ? (UINT64_C(1) << (8 * (c->key_size % 8))) - 1
+                             : UINT64_MAX;
+    memset(prev, reverse ? 0xff : 0, key_words * 8);
+    uint64_t n, total = hi - lo, next_check = GEN_CHECK_EVERY;
+    walk_reset(s, wk);
+    for (n = 0; n < total; n++) {
+        if (spoiled(wk, streaming, n, &next_check))
+            return WALK_MOVED;
+        uint64_t id = reverse ? hi - 1 - n : lo + n;
+        const uint8_t *slot = slc__slot(c, id);
+        uint64_t meta = slc__ld(slot);
+        if (meta & ~(uint64_t)SLC__META_USED) {
+            wk->rc = slc__bad_meta(id, meta);
+            return WALK_IMPOSSIBLE;
+        }
+        uint8_t *r = next_record(s, wk, streaming);
+        if (!r)
+            return WALK_ERROR;
+        slc__copy_out(r, slot, key_part);
+        memcpy(r, &meta, 8); /* the meta that was judged */
+        /* Tombstones keep their keys, so they are checked too. */
+        if (!key_ok(s, r + 8)) {
+            wk->rc = slc__fail(SLC_ECORRUPT,
+                               "ordered keys: slot %" PRIu64
+                               " is out of key order",
+                               id);
+            return WALK_IMPOSSIBLE;
+        }
+        if (key_step(prev, r + 8, key_words, last_mask, reverse)) {
+            wk->rc = slc__fail(SLC_ECORRUPT,
+                               "ordered keys: slot %" PRIu64
+                               " is out of key order with its neighbour",
+                               id);
+            return WALK_IMPOSSIBLE;
+        }
+        if (!(meta & SLC__META_USED) ||
+            (s->im.words && !match_slot(&s->im, slot)))
+            continue;
+        int t = take(s, wk, slot, id, meta, r, key_part, n, 0);
+        if (t == TAKE_MORE)
+            continue;
+        if (t != TAKE_LIMIT)
+            return t;
+        n++;
+        break;
+    }
+    return walk_end(s, wk, n);
+}
+
+/* One attempt's walk under the generation wk->rd.g1. */
+static int walk_slots(scan *s, walk *wk, uint64_t hw)
+{
+    uint64_t lo, hi;
+    id_bounds(s, hw, &lo, &hi);
+    return bounded_walk(s) ? walk_bounded(s, wk, lo, hi)
+                           : walk_unbounded(s, wk, lo, hi);
+}
+
+/* The retry loop (SLC1 7.7): walk until one attempt is of one generation.
+ * Snapshot: SLC_OK leaves the gathered records in s->buf for delivery;
+ * streaming: only the start (odd generation) is retried and the records
+ * were delivered by the walk. Else the scan's error or the visit's stop. */
+static int consistent_walk(scan *s, walk *wk)
 {
     slc_cache *c = s->c;
     int streaming = (s->o->flags & SLC_SCAN_STREAMING) != 0;
+    int rc = SLC_EBUSY, ok;
+    for (ok = slc__read_begin(&wk->rd, c->gen); ok;
+         ok = slc__read_next(&wk->rd)) {
+        uint64_t hw;
+        int verdict = slc__attempt_header(c, &hw);
+        if (streaming && slc__read_retry(&wk->rd))
+            continue;
+        int w;
+        if ((rc = verdict) != SLC_OK) {
+            w = WALK_IMPOSSIBLE;
+        } else {
+            w = walk_slots(s, wk, hw);
+            rc = wk->rc;
+        }
+        if (w == WALK_ERROR || w == WALK_STOPPED)
+            return rc;
+        /* Streaming, and nothing was read after the last delivery's check
+         * (limit reached, or the last slot delivered): the result is whole
+         * and of g1, whatever the generation does now. */
+        if (streaming && w == WALK_DONE && !wk->unchecked)
+            return SLC_OK;
+        if (w != WALK_MOVED && !slc__read_retry(&wk->rd))
+            return w == WALK_IMPOSSIBLE ? rc /* the stable verdict */
+                                        : SLC_OK;
+        if (streaming)
+            return slc__fail(SLC_EBUSY,
+                             "streaming scan: generation moved from %" PRIu64
+                             " after %zu entries were delivered",
+                             wk->rd.g1, s->count);
+    }
+    return slc__busy(c); /* every attempt overlapped a commit */
+}
+
+/* Snapshot delivery, after the gather was confirmed: visit every record
+ * in order; a nonzero visit return stops the scan and is returned. */
+static int deliver(scan *s)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        slc_entry e;
+        entry_of(s, record(s, i), &e);
+        int r = s->visit(&e, s->vctx);
+        if (r)
+            return r;
+    }
+    return SLC_OK;
+}
+
+/* One consistent scan: buffers, the retry loop, then delivery. */
+static int run(scan *s)
+{
+    int streaming = (s->o->flags & SLC_SCAN_STREAMING) != 0;
     uint8_t stack[STACK_RECORD];
-    walk wk = {0, 0, stack, 0};
+    walk wk;
+    memset(&wk, 0, sizeof wk);
+    wk.stack = stack;
     if (s->rec <= sizeof stack) {
         s->buf = stack;
         s->cap = 1;
@@ -535,63 +675,9 @@ static int run(scan *s)
         s->heap = 1;
         s->cap = 1;
     }
-    int rc = SLC_EBUSY;
-    unsigned a;
-    for (a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        wk.g1 = slc__ld_acquire(c->gen);
-        if (wk.g1 & 1)
-            continue;
-        uint64_t hw;
-        int verdict = slc__attempt_header(c, &hw);
-        if (streaming && !slc__read_stable(c->gen, wk.g1))
-            continue;
-        int w;
-        if ((rc = verdict) != SLC_OK) {
-            w = WALK_IMPOSSIBLE;
-        } else {
-            uint64_t lo, hi;
-            id_bounds(s, hw, &lo, &hi);
-            w = walk_slots(s, &wk, lo, hi);
-            rc = wk.rc;
-        }
-        if (w == WALK_ERROR || w == WALK_STOPPED)
-            break;
-        /* Streaming, and nothing was read after the last delivery's check
-         * (limit reached, or the last slot delivered): the result is whole
-         * and of g1, whatever the generation does now. */
-        if (streaming && w == WALK_DONE && !wk.unchecked) {
-            rc = SLC_OK;
-            break;
-        }
-        if (w != WALK_MOVED && slc__read_stable(c->gen, wk.g1)) {
-            if (w == WALK_IMPOSSIBLE)
-                break; /* rc holds the stable verdict */
-            rc = SLC_OK;
-            if (!streaming && !s->counting) {
-                for (size_t i = 0; i < s->count; i++) {
-                    slc_entry e;
-                    entry_of(s, record(s, i), &e);
-                    int r = s->visit(&e, s->vctx);
-                    if (r) {
-                        rc = r;
-                        break;
-                    }
-                }
-            }
-            break;
-        }
-        if (streaming) {
-            rc = slc__fail(SLC_EBUSY,
-                           "streaming scan: generation moved from %" PRIu64
-                           " after %zu entries were delivered",
-                           wk.g1, s->count);
-            break;
-        }
-        rc = SLC_EBUSY;
-    }
-    if (a == SLC__READ_ATTEMPTS) /* every attempt overlapped a commit */
-        rc = slc__busy(c);
+    int rc = consistent_walk(s, &wk);
+    if (rc == SLC_OK && !streaming && !s->counting)
+        rc = deliver(s);
     if (s->heap)
         free(s->buf);
     return rc;

@@ -94,6 +94,18 @@ static inline uint64_t slc__publish_begin(uint8_t *gen)
     slc__fence_release();
     return g;
 }
+/* Publish-begin from a generation the caller already holds (read while
+ * exclusive): an odd g is a crashed writer's window, stepped past to g+2
+ * (odd) so that readers of the dead window also see a change. Returns the
+ * even base for slc__publish_end. */
+static inline uint64_t slc__publish_begin_from(uint8_t *gen, uint64_t g)
+{
+    if (g & 1)
+        g += 1;
+    slc__st(gen, g + 1);
+    slc__fence_release();
+    return g;
+}
 static inline void slc__publish_end(uint8_t *gen, uint64_t g)
 {
     slc__st_release(gen, g + 2);
@@ -134,6 +146,81 @@ static inline void slc__backoff(unsigned attempt)
     /* Bounded: every retry is made closer to a fixed deadline. */
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
         ;
+}
+
+/* The reader protocol, once (SLC1 7.6, 7.7): a begin/retry pair in the
+ * spirit of the kernel's read_seqbegin/read_seqretry, with the bounded
+ * attempts, the odd test and the backoff folded in. Every reader is
+ *
+ *     slc__seqread r;
+ *     int ok;
+ *     for (ok = slc__read_begin(&r, c->gen); ok; ok = slc__read_next(&r)) {
+ *         ... speculative reads, range-checked ...
+ *         if (slc__read_retry(&r))
+ *             continue;          (overlapped a commit: all of it is void)
+ *         return verdict;        (of the one generation r.g1)
+ *     }
+ *     return busy;               (no stable attempt: !ok)
+ *
+ * The first attempt is begun inline with no sleep, so a reader that meets
+ * no writer pays one acquire load and one test, as if written by hand. */
+typedef struct slc__seqread {
+    const uint8_t *gen;
+    uint64_t g1;    /* the even generation the current attempt began at */
+    unsigned next;  /* attempts begun (odd generations count) */
+    unsigned tries; /* attempts allowed */
+    int backoff;    /* sleep per 7.7 before attempts >= 1 */
+} slc__seqread;
+
+/* Begin attempts after the first: back off, acquire-load the generation;
+ * an odd one uses the attempt up. 1: an attempt at the even r->g1 has
+ * begun; 0: the attempts are exhausted. */
+static inline int slc__read_next(slc__seqread *r)
+{
+    while (r->next < r->tries) {
+        unsigned a = r->next++;
+        if (r->backoff)
+            slc__backoff(a);
+        r->g1 = slc__ld_acquire(r->gen);
+        if (!(r->g1 & 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* Begin the first attempt on the generation word `gen`, allowing `tries`
+ * attempts, with the 7.7 sleeps between them or (backoff 0) none. */
+static inline int slc__read_begin_n(slc__seqread *r, const uint8_t *gen,
+                                    unsigned tries, int backoff)
+{
+    r->gen = gen;
+    r->next = 1;
+    r->tries = tries;
+    r->backoff = backoff;
+    r->g1 = slc__ld_acquire(gen);
+    if (__builtin_expect(!(r->g1 & 1), 1))
+        return 1;
+    return slc__read_next(r);
+}
+
+/* The usual reader: SLC__READ_ATTEMPTS attempts with the 7.7 backoff. */
+static inline int slc__read_begin(slc__seqread *r, const uint8_t *gen)
+{
+    return slc__read_begin_n(r, gen, SLC__READ_ATTEMPTS, 1);
+}
+
+/* After the attempt's reads: nonzero when the generation moved, so that
+ * everything the attempt saw is void and it must be retried. */
+static inline int slc__read_retry(const slc__seqread *r)
+{
+    return !slc__read_stable(r->gen, r->g1);
+}
+
+/* A cheap mid-attempt hint (relaxed, no fence): has the generation already
+ * moved? Only for abandoning a long attempt early; a 0 proves nothing. */
+static inline int slc__read_moved(const slc__seqread *r)
+{
+    return slc__ld(r->gen) != r->g1;
 }
 
 #endif

@@ -80,7 +80,36 @@ int slc__layout_for_create(uint32_t key_size, uint32_t index_size,
                          l.file_size);
     l.key_size = key_size;
     l.index_size = index_size;
+    l.rev_off = 8 + slc__align8(key_size);
+    l.index_off = l.rev_off + 8;
     l.slot_capacity = slot_capacity;
     *out = l;
     return SLC_OK;
+}
+
+int slc__layout_from_header(const slc__header *h, slc__layout *out)
+{
+    slc__layout l = {0};
+    int bad = 0;
+    uint64_t slots_len, want_buckets, buckets_len;
+    l.key_size = h->key_size;
+    l.index_size = h->index_size;
+    l.slot_size = h->slot_size;
+    /* key_size is any 32-bit value until validated: 64-bit sum. */
+    uint64_t rev = 8 + (((uint64_t)h->key_size + 7) & ~(uint64_t)7);
+    l.rev_off = rev + 8 <= UINT32_MAX ? (uint32_t)rev : 0;
+    l.index_off = l.rev_off ? l.rev_off + 8 : 0;
+    l.slot_capacity = h->slot_capacity;
+    l.bucket_count = h->bucket_count;
+    l.slots_offset = h->slots_offset;
+    l.buckets_offset = h->buckets_offset;
+    if (slc__mul_u64(h->slot_capacity, h->slot_size, &slots_len) ||
+        slc__add_u64(h->slots_offset, slots_len, &want_buckets) ||
+        want_buckets != h->buckets_offset)
+        bad |= SLC__LAYOUT_BAD_SLOTS;
+    if (slc__mul_u64(h->bucket_count, SLC__BUCKET_SIZE, &buckets_len) ||
+        slc__add_u64(h->buckets_offset, buckets_len, &l.file_size))
+        bad |= SLC__LAYOUT_BAD_BUCKETS;
+    *out = l;
+    return bad;
 }

@@ -6,9 +6,11 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "format.h"
 
 typedef struct slc__layout {
     uint32_t key_size, index_size, slot_size;
+    uint32_t rev_off, index_off; /* field offsets inside a slot (SLC1 4.1) */
     uint64_t slot_capacity, bucket_count;
     uint64_t slots_offset, buckets_offset, file_size;
 } slc__layout;
@@ -24,6 +26,18 @@ SLC__HIDDEN int slc__bucket_count(uint64_t slot_capacity, uint64_t *out);
 SLC__HIDDEN int slc__layout_for_create(uint32_t key_size, uint32_t index_size,
                                        uint64_t slot_capacity,
                                        slc__layout *out);
+
+/* The layout a header describes, by the same checked arithmetic, for
+ * whoever reads a header (validation, open, verify). Offsets are the
+ * header's own; file_size is buckets_offset + 16 * bucket_count, the bytes
+ * to map. Judges nothing (validate.c does) beyond what the arithmetic
+ * needs. Returns 0, or a mask: SLC__LAYOUT_BAD_SLOTS when buckets_offset
+ * is not slots_offset + slot_capacity * slot_size (or that overflows),
+ * SLC__LAYOUT_BAD_BUCKETS when file_size overflows (then it holds the
+ * wrapped sum, never to be used). */
+enum { SLC__LAYOUT_BAD_SLOTS = 1, SLC__LAYOUT_BAD_BUCKETS = 2 };
+SLC__HIDDEN int slc__layout_from_header(const slc__header *h,
+                                        slc__layout *out);
 
 /* Overflow-checked helpers: 0 on success, -1 on overflow. */
 static inline int slc__mul_u64(uint64_t a, uint64_t b, uint64_t *out)

@@ -26,7 +26,7 @@ int slc__validate_ident(const slc__header *h)
     if (h->flags & ~(uint32_t)SLC__KNOWN_FLAGS)
         return slc__fail(SLC_EINCOMPATIBLE, "unknown flags bits 0x%" PRIx32,
                          h->flags & ~(uint32_t)SLC__KNOWN_FLAGS);
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < (int)sizeof h->reserved; i++)
         if (h->reserved[i])
             return slc__fail(SLC_EINCOMPATIBLE,
                              "reserved header byte 0x%02x is 0x%02x (must be 0)",
@@ -149,17 +149,15 @@ int slc__validate_structure(const slc__header *h, uint64_t file_len,
                          h->slots_offset);
     if (h->slot_capacity == 0)
         return slc__fail(SLC_ECORRUPT, "slot_capacity is 0");
-    uint64_t slots_len, want_buckets_off, buckets_len, required = 0;
-    if (slc__mul_u64(h->slot_capacity, h->slot_size, &slots_len) ||
-        slc__add_u64(h->slots_offset, slots_len, &want_buckets_off) ||
-        want_buckets_off != h->buckets_offset)
+    slc__layout l;
+    int bad = slc__layout_from_header(h, &l);
+    uint64_t required = l.file_size;
+    if (bad & SLC__LAYOUT_BAD_SLOTS)
         return slc__fail(SLC_ECORRUPT,
                          "buckets_offset %" PRIu64 " != 256 + %" PRIu64
                          " slots * %" PRIu32 " bytes",
                          h->buckets_offset, h->slot_capacity, h->slot_size);
-    if (slc__mul_u64(h->bucket_count, SLC__BUCKET_SIZE, &buckets_len) ||
-        slc__add_u64(h->buckets_offset, buckets_len, &required) ||
-        file_len < required)
+    if ((bad & SLC__LAYOUT_BAD_BUCKETS) || file_len < required)
         return slc__fail(SLC_ECORRUPT,
                          "file length %" PRIu64 " < required %" PRIu64
                          " (buckets_offset %" PRIu64 " + 16 * %" PRIu64

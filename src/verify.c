@@ -26,7 +26,10 @@
  * open validated and cached: a change means someone rewrote the header. */
 static int check_fixed_fields(const slc_cache *c, const slc__header *h)
 {
-    uint64_t slots_len = c->slot_capacity * c->slot_size;
+    /* The layout open derived from the header (slc__layout_from_header)
+     * is in the handle: its offsets are where the mapping's areas start. */
+    uint64_t slots_off = (uint64_t)(c->slots - c->map);
+    uint64_t buckets_off = (uint64_t)(c->buckets - c->map);
     struct {
         const char *name;
         uint64_t file, open;
@@ -41,8 +44,8 @@ static int check_fixed_fields(const slc_cache *c, const slc__header *h)
         {"slot_capacity", h->slot_capacity, c->slot_capacity},
         {"user_version", h->user_version, c->user_version},
         {"bucket_count", h->bucket_count, c->bucket_count},
-        {"slots_offset", h->slots_offset, SLC__HEADER_SIZE},
-        {"buckets_offset", h->buckets_offset, SLC__HEADER_SIZE + slots_len},
+        {"slots_offset", h->slots_offset, slots_off},
+        {"buckets_offset", h->buckets_offset, buckets_off},
     };
     if (memcmp(h->magic, "SLC1", 4) != 0)
         return slc__fail(SLC_ECORRUPT, "header magic changed since open");
@@ -52,7 +55,7 @@ static int check_fixed_fields(const slc_cache *c, const slc__header *h)
                              "header %s is %" PRIu64 ", was %" PRIu64
                              " at open",
                              f[i].name, f[i].file, f[i].open);
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < (int)sizeof h->reserved; i++)
         if (h->reserved[i])
             return slc__fail(SLC_ECORRUPT,
                              "reserved header byte 0x%02x is 0x%02x",
@@ -120,38 +123,6 @@ static int check_slots(const slc_cache *c, uint64_t hw, uint64_t live_count)
     return SLC_OK;
 }
 
-/* Walk the probe path of bucket i's key from its home bucket up to i.
- * Corrupt if an EMPTY bucket cuts i off (lookups stop there) or if a FULL
- * bucket before i holds the same key (lookups stop there too, so the key
- * would have two live slots and one of them unreachable). */
-static int check_path(const slc_cache *c, uint64_t h, uint64_t i,
-                      uint64_t slot_id, const uint8_t *key, uint64_t hw)
-{
-    uint8_t other[SLC_MAX_KEY_SIZE];
-    uint64_t home = h & c->bucket_mask;
-    for (uint64_t j = home, n = 0; j != i && n < c->bucket_count;
-         j = (j + 1) & c->bucket_mask, n++) {
-        const uint8_t *b = slc__bucket(c, j);
-        uint64_t sp = slc__ld(b + 8);
-        if (sp == SLC__BUCKET_EMPTY)
-            return slc__fail(SLC_ECORRUPT,
-                             "bucket %" PRIu64 " (slot %" PRIu64
-                             ") is cut off from its home bucket %" PRIu64
-                             " by EMPTY bucket %" PRIu64,
-                             i, slot_id, home, j);
-        if (sp == SLC__BUCKET_TOMBSTONE || slc__ld(b) != h || sp - 1 >= hw)
-            continue; /* ids >= hw are reported when bucket j is checked */
-        slc__copy_out(other, slc__slot(c, sp - 1) + 8, c->key_size);
-        if (memcmp(other, key, c->key_size) == 0)
-            return slc__fail(SLC_ECORRUPT,
-                             "slots %" PRIu64 " and %" PRIu64
-                             " hold the same key (buckets %" PRIu64
-                             " and %" PRIu64 ")",
-                             sp - 1, slot_id, j, i);
-    }
-    return SLC_OK;
-}
-
 static int check_buckets(const slc_cache *c, const slc__header *h,
                          uint8_t *seen)
 {
@@ -191,7 +162,8 @@ static int check_buckets(const slc_cache *c, const slc__header *h,
                              "bucket %" PRIu64 " hash %016" PRIx64
                              " != FNV-1a %016" PRIx64 " of slot %" PRIu64,
                              i, slc__ld(b), hash, id);
-        int rc = check_path(c, hash, i, id, key, h->slot_highwater);
+        int rc = slc__index_check_path(c, hash, i, id, key,
+                                       h->slot_highwater);
         if (rc)
             return rc;
     }
@@ -224,11 +196,8 @@ int slc_verify(slc_cache *c)
     uint8_t *seen = NULL;
     size_t seen_len = 0;
     int rc = SLC_EBUSY;
-    for (unsigned a = 0; a < SLC__READ_ATTEMPTS; a++) {
-        slc__backoff(a);
-        uint64_t g1 = slc__ld_acquire(c->gen);
-        if (g1 & 1)
-            continue;
+    slc__seqread r;
+    for (int ok = slc__read_begin(&r, c->gen); ok; ok = slc__read_next(&r)) {
         uint8_t raw[SLC__HEADER_SIZE];
         slc__header h;
         slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
@@ -256,7 +225,7 @@ int slc_verify(slc_cache *c)
             if (!rc)
                 rc = check_buckets(c, &h, seen);
         }
-        if (slc__read_stable(c->gen, g1))
+        if (!slc__read_retry(&r))
             break; /* a verdict of one generation */
         rc = SLC_EBUSY;
     }

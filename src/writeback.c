@@ -1,6 +1,9 @@
-/* Page-aligned msync, and prefaulting for big commits. Linux accepts unaligned lengths but not unaligned
- * starts, macOS neither; pages are 16 KiB on Apple Silicon, so the size is
- * asked for, never assumed. */
+/* msync of a byte range of the mapping, and prefaulting for big commits.
+ * page_span rounds the start down to a page boundary, which msync and
+ * madvise require; the end is not rounded up, because Linux takes any
+ * length and acts on every page the range touches (a system that wanted
+ * page-aligned lengths would need the end rounded up here). The page size
+ * is asked for (16 KiB on Apple Silicon), never assumed. */
 #include "writeback.h"
 
 #include <errno.h>

@@ -184,11 +184,48 @@ static void collisions_and_corruption(void **state)
     free(dir);
 }
 
+/* n == 0 needs no key buffer (keys NULL is fine) but is still a read: an
+ * invalidated cache says so. Every output array is overflow-checked like
+ * the keys: with 1-byte keys, n keys fit in memory while n 8-byte index
+ * records, revisions or ints cannot. */
+static void empty_and_overflow(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    char *path = t_join(dir, "e.slc");
+    slc_options o = {1, 8, 0, 10, 0};
+    slc_cache *c;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    int results[1];
+    int64_t revs[1];
+    uint8_t key[1] = {7}, index[8];
+    assert_int_equal(slc_get_many(c, NULL, 0, 1, results, NULL, NULL, 0),
+                     SLC_OK);
+    assert_int_equal(slc_get_many(c, key, 0, 1, results, revs, index, 8),
+                     SLC_OK);
+    size_t n = SIZE_MAX / 8 + 1; /* n bytes of keys fit; n * 8 does not */
+    assert_int_equal(slc_get_many(c, key, n, 1, results, NULL, index, 8),
+                     SLC_EINVAL);
+    assert_int_equal(slc_get_many(c, key, n, 1, results, revs, NULL, 0),
+                     SLC_EINVAL);
+    assert_int_equal(slc_get_many(c, key, SIZE_MAX / 2, 1, results, NULL,
+                                  NULL, 0),
+                     SLC_EINVAL);
+    assert_int_equal(slc_invalidate(c), SLC_OK);
+    assert_int_equal(slc_get_many(c, NULL, 0, 1, results, NULL, NULL, 0),
+                     SLC_EINVALIDATED);
+    assert_int_equal(slc_close(c), SLC_OK);
+    t_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(agrees_with_get),
         cmocka_unit_test(collisions_and_corruption),
+        cmocka_unit_test(empty_and_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

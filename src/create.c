@@ -1,0 +1,216 @@
+/* Making a new file (SLC1 10.4, 10.5): a fresh header, the file sized
+ * sparse, made durable; either through "<path>.tmp.<random>" and rename,
+ * so the path never holds a partial file, or in place in an empty file.
+ * The caller (open.c) holds the writer lock around both. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
+
+#include "create.h"
+#include "space.h"
+
+static void new_header(const slc__layout *l, const slc_options *o,
+                       uint8_t raw[SLC__HEADER_SIZE])
+{
+    slc__header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, "SLC1", 4);
+    h.version = SLC__VERSION;
+    h.header_size = SLC__HEADER_SIZE;
+    h.key_size = l->key_size;
+    h.index_size = l->index_size;
+    h.slot_size = l->slot_size;
+    h.hash_alg = SLC__HASH_FNV1A64;
+    h.flags = (o->flags & SLC_ORDERED_KEYS) ? SLC__FLAG_ORDERED_KEYS : 0;
+    h.slot_capacity = l->slot_capacity;
+    h.user_version = o->user_version;
+    h.bucket_count = l->bucket_count;
+    h.slots_offset = l->slots_offset;
+    h.buckets_offset = l->buckets_offset;
+    slc__header_encode(&h, raw);
+    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
+{
+    off_t off = 0;
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return slc__fail_sys("write header", path);
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return SLC_OK;
+}
+
+/* A file of `size` bytes must fit RLIMIT_FSIZE, checked before anything
+ * is written: past it, write and ftruncate raise SIGXFSZ, which kills a
+ * process that keeps the default disposition. */
+static int check_fsize_limit(uint64_t size, const char *path)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+        size <= (uint64_t)rl.rlim_cur)
+        return SLC_OK;
+    errno = EFBIG;
+    return slc__fail(SLC_ESYS,
+                     "%s: the file needs %" PRIu64 " bytes, above "
+                     "RLIMIT_FSIZE (%" PRIu64 "): %s",
+                     path, size, (uint64_t)rl.rlim_cur, strerror(EFBIG));
+}
+
+/* Make a rename in the directory of `path` durable (Sync mode): without
+ * it, a power loss can undo the rename although the file was synced. */
+static int sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    char *dir = malloc(n + 1);
+    if (!dir)
+        return slc__fail(SLC_ENOMEM, "directory path allocation failed");
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
+    int rc = SLC_OK, fd;
+    do
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    /* EINVAL: a filesystem that cannot sync directories; nothing to do. */
+    if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
+        rc = slc__fail_sys("sync the directory of", path);
+    if (fd >= 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    free(dir);
+    return rc;
+}
+
+/* Write the header, size the file (sparse), make it durable. */
+static int format_fd(int fd, const slc__layout *l, const slc_options *o,
+                     const char *path)
+{
+    int rc = check_fsize_limit(l->file_size, path);
+    if (rc)
+        return rc;
+    uint8_t raw[SLC__HEADER_SIZE];
+    new_header(l, o, raw);
+    /* Header first: an opener racing an in-place initialisation then sees
+     * either an empty file or a sound header in a short file, never a
+     * full-length file without a header (see recheck_locked in open.c). */
+    rc = write_all(fd, raw, sizeof raw, path);
+    if (rc)
+        return rc;
+    int r;
+    do
+        r = ftruncate(fd, (off_t)l->file_size);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return slc__fail_sys("ftruncate", path);
+    rc = slc__space_new_file(fd, l->buckets_offset,
+                             l->file_size - l->buckets_offset, path);
+    if (rc)
+        return rc;
+    if (fsync(fd) < 0)
+        return slc__fail_sys("fsync", path);
+    return SLC_OK;
+}
+
+static void random_suffix(char out[17])
+{
+    uint64_t v = 0;
+#if defined(__linux__)
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+#elif defined(__APPLE__)
+    arc4random_buf(&v, sizeof v);
+    if (0)
+#endif
+    {
+        static uint64_t counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
+            ((uint64_t)ts.tv_sec << 20) ^
+            __atomic_add_fetch(&counter, 0x9E3779B97F4A7C15ull,
+                               __ATOMIC_RELAXED);
+    }
+    snprintf(out, 17, "%016" PRIx64, v);
+}
+
+int slc__create_file(const char *path, const slc__layout *l,
+                     const slc_options *o, int *fd_out)
+{
+    /* Checked here too, so that not even a temporary file is made. */
+    int rc = check_fsize_limit(l->file_size, path);
+    if (rc)
+        return rc;
+    size_t len = strlen(path) + sizeof ".tmp." + 16;
+    char *tmp = malloc(len);
+    if (!tmp)
+        return slc__fail(SLC_ENOMEM, "temporary path allocation failed");
+    int fd = -1;
+    for (int tries = 0; tries < 64 && fd < 0; tries++) {
+        char sfx[17];
+        random_suffix(sfx);
+        snprintf(tmp, len, "%s.tmp.%s", path, sfx);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST && errno != EINTR)
+            break;
+    }
+    if (fd < 0) {
+        rc = slc__fail_sys("create temporary file", tmp);
+        free(tmp);
+        return rc;
+    }
+    rc = format_fd(fd, l, o, tmp);
+    if (rc == SLC_OK && rename(tmp, path) < 0)
+        rc = slc__fail_sys("rename temporary file onto", path);
+    else if (rc == SLC_OK && (o->flags & SLC_WRITEBACK_SYNC) &&
+             (rc = sync_parent_dir(path)) != SLC_OK) {
+        /* Not known durable: undo, so the failed call leaves no file. */
+        int saved = errno;
+        unlink(path);
+        errno = saved;
+    }
+    if (rc) {
+        int saved = errno;
+        close(fd);
+        unlink(tmp);
+        errno = saved;
+    } else {
+        *fd_out = fd;
+    }
+    free(tmp);
+    return rc;
+}
+
+int slc__init_in_place(int fd, const char *path, const slc__layout *l,
+                       const slc_options *o)
+{
+    int rc = format_fd(fd, l, o, path);
+    if (rc) {
+        int saved = errno;
+        if (ftruncate(fd, 0) < 0) { /* best effort: guarantee (1) */
+        }
+        errno = saved;
+    }
+    return rc;
+}

@@ -1,0 +1,22 @@
+/* Creating and initialising files (create.c). */
+#ifndef SLC_CREATE_H
+#define SLC_CREATE_H
+
+#include "cache.h"
+#include "sizing.h"
+
+/* SLC1 10.4: a temporary file in the same directory, formatted, then
+ * renamed onto `path` (and, with SLC_WRITEBACK_SYNC, the directory
+ * synced; a failure there unlinks the path again). On success *fd_out is
+ * the new file, now at `path`; on failure no file is left behind. */
+SLC__HIDDEN int slc__create_file(const char *path, const slc__layout *l,
+                                 const slc_options *o, int *fd_out);
+
+/* SLC1 10.5: initialise the empty file fd in place, keeping its mode and
+ * owner. The header is written before the file is extended, so a racing
+ * opener sees an empty file or a sound header in a short file. On failure
+ * the file is truncated back to empty (best effort). */
+SLC__HIDDEN int slc__init_in_place(int fd, const char *path,
+                                   const slc__layout *l, const slc_options *o);
+
+#endif
