@@ -22,7 +22,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hook.h"
@@ -60,18 +59,8 @@ int slc__bulk_begin(slc_cache *c, slc__bulk **out)
     b->key_bytes = slc__align8(c->key_size);
     b->index_bytes = slc__align8(c->index_size);
     b->buf_slots = BUF_BYTES / c->slot_size ? BUF_BYTES / c->slot_size : 1;
-    /* Anonymous zero pages, huge where the kernel allows: the buckets are
-     * touched at random, and 4 KiB pages would cost a fault and a TLB
-     * miss for nearly every put. */
     b->bk_bytes = (size_t)c->bucket_count * SLC__BUCKET_SIZE;
-    void *m = mmap(NULL, b->bk_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m != MAP_FAILED) {
-#ifdef MADV_HUGEPAGE
-        (void)madvise(m, b->bk_bytes, MADV_HUGEPAGE);
-#endif
-        b->bk = m;
-    }
+    b->bk = slc__section_alloc(b->bk_bytes);
     b->buf = malloc(b->buf_slots * c->slot_size);
     b->ring_rec = calloc(RING, (size_t)b->key_bytes + b->index_bytes);
     if (!b->bk || !b->buf || !b->ring_rec) {
@@ -88,8 +77,7 @@ void slc__bulk_free(slc__bulk *b)
 {
     if (!b)
         return;
-    if (b->bk)
-        munmap(b->bk, b->bk_bytes);
+    slc__section_free(b->bk, b->bk_bytes);
     free(b->buf);
     free(b->ring_rec);
     free(b);

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #if defined(__linux__)
 #include <sys/statfs.h>
@@ -352,4 +353,22 @@ int slc__space_new_file(int fd, uint64_t buckets_offset, uint64_t buckets_len,
         return SLC_OK;
     errno = r;
     return slc__fail_sys("allocate the bucket section (tmpfs) of", path);
+}
+
+void *slc__section_alloc(size_t bytes)
+{
+    void *m = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(m, bytes ? bytes : 1, MADV_HUGEPAGE);
+#endif
+    return m;
+}
+
+void slc__section_free(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes ? bytes : 1);
 }

@@ -60,6 +60,13 @@ SLC__HIDDEN int slc__space_prepare(slc_cache *c);
 SLC__HIDDEN uint64_t slc__data_from(const slc_cache *c, uint64_t off);
 SLC__HIDDEN uint64_t slc__hole_from(const slc_cache *c, uint64_t off);
 
+/* Zeroed memory for a private copy of a bucket section: anonymous pages,
+ * huge where the kernel allows (a section is written at random: 4 KiB
+ * pages would cost a fault and a TLB miss for nearly every bucket).
+ * NULL on failure. */
+SLC__HIDDEN void *slc__section_alloc(size_t bytes);
+SLC__HIDDEN void slc__section_free(void *p, size_t bytes);
+
 /* Free the per-handle bookkeeping (slc_close). */
 SLC__HIDDEN void slc__space_free(slc_cache *c);
 

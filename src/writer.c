@@ -519,10 +519,15 @@ typedef struct plan {
     slc__claim claim;  /* pages to allocate before the odd window */
 } plan;
 
+static uint64_t section_bytes(const slc_cache *c)
+{
+    return c->bucket_count * SLC__BUCKET_SIZE;
+}
+
 static void plan_free(slc_writer *w, plan *p)
 {
     free(p->mem);
-    free(p->section);
+    slc__section_free(p->section, (size_t)section_bytes(w->c));
     free(p->changed);
     slc__claim_drop(w->c, &p->claim);
 }
@@ -643,11 +648,6 @@ static uint64_t off_of(const slc_cache *c, const uint8_t *p)
     return (uint64_t)(p - c->map);
 }
 
-static uint64_t section_bytes(const slc_cache *c)
-{
-    return c->bucket_count * SLC__BUCKET_SIZE;
-}
-
 /* Bulk commits: apply the bucket changes to a private copy of the section
  * (a fresh zeroed one when the index is empty, as for a first load). */
 static int place_bulk(slc_writer *w, plan *p, uint64_t *reused)
@@ -655,7 +655,7 @@ static int place_bulk(slc_writer *w, plan *p, uint64_t *reused)
     slc_cache *c = w->c;
     size_t bytes = (size_t)section_bytes(c);
     int empty = w->start.bucket_used == 0 && w->start.bucket_tombstones == 0;
-    p->section = empty ? calloc(1, bytes) : malloc(bytes);
+    p->section = slc__section_alloc(bytes);
     if (!p->section)
         return slc__fail(SLC_ENOMEM, "commit bucket section of %zu bytes",
                          bytes);
@@ -689,8 +689,8 @@ static int place_rehash(slc_writer *w, plan *p, uint64_t *used)
 {
     slc_cache *c = w->c;
     size_t bytes = (size_t)section_bytes(c);
-    free(p->section);
-    p->section = calloc(1, bytes);
+    slc__section_free(p->section, bytes);
+    p->section = slc__section_alloc(bytes);
     uint64_t *gone = malloc((p->n_deletes + 1) * sizeof *gone);
     if (!p->section || !gone) {
         free(gone);
