@@ -90,10 +90,6 @@ static inline int slc__attempt_header(const slc_cache *c, uint64_t *hw)
     return SLC_OK;
 }
 
-/* Store every header word but the generation from h, with a fresh CRC.
- * Writer side only: the caller holds the odd generation. */
-SLC__HIDDEN void slc__store_header(slc_cache *c, const slc__header *h);
-
 /* Mark c's file invalidated; the caller holds exclusivity (invalidate.c). */
 SLC__HIDDEN int slc__invalidate_exclusive(slc_cache *c);
 

@@ -1,6 +1,8 @@
 /* Header codec, CRC-32C and the layout constants' sanity checks. */
 #include "format.h"
 
+#include "seqlock.h"
+
 #include <pthread.h>
 #include <string.h>
 
@@ -174,4 +176,14 @@ uint32_t slc__crc32c_portable(const void *data, size_t len)
 {
     pthread_once(&table_once, crc_table_init);
     return crc32c_soft(0xFFFFFFFFu, (const uint8_t *)data, len) ^ 0xFFFFFFFFu;
+}
+
+void slc__header_store(uint8_t *map, const slc__header *h)
+{
+    uint8_t raw[SLC__HEADER_SIZE];
+    slc__header_encode(h, raw);
+    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
+    for (unsigned off = 0; off < SLC__HEADER_SIZE; off += 8)
+        if (off != SLC__OFF_GENERATION)
+            slc__st(map + off, slc__le64(raw + off));
 }

@@ -97,6 +97,11 @@ SLC__HIDDEN void slc__header_encode(const slc__header *h,
 /* CRC-32C of a header image with generation and header_crc32c read as 0. */
 SLC__HIDDEN uint32_t slc__header_crc(const uint8_t b[SLC__HEADER_SIZE]);
 
+/* Store every header word of h but the generation into the mapped header
+ * at map, with a fresh CRC, as relaxed atomic word stores (readers may be
+ * copying it). Writer side only: the caller holds the odd generation. */
+SLC__HIDDEN void slc__header_store(uint8_t *map, const slc__header *h);
+
 /* CRC-32C (Castagnoli, reflected 0x82F63B78), init/final xor 0xFFFFFFFF.
  * Hardware instructions when the CPU has them, chosen at run time. */
 SLC__HIDDEN uint32_t slc__crc32c(const void *data, size_t len);

@@ -1,6 +1,6 @@
-/* The hash index on the read side (SLC1 5): see index.h. Insert and
- * rehash are still in writer.c; slc__index_free_on_path (index.h) is the
- * probe-path search they can share. */
+/* The hash index (SLC1 5): probe, get_many's first pass, verify's chain
+ * check, open's bucket sample; the insert probe that the writer plans with
+ * is slc__index_free_on_path, inline in index.h. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -111,20 +111,4 @@ int slc__index_sample(const slc_cache *c, uint64_t n)
         return SLC_OK;
     }
     return SLC_OK;
-}
-
-uint64_t slc__index_free_on_path(uint64_t bucket_mask, uint64_t h,
-                                 slc__bucket_word_fn word, const void *ctx,
-                                 int *tomb)
-{
-    uint64_t i = h & bucket_mask;
-    for (uint64_t n = 0; n <= bucket_mask; n++) {
-        uint64_t sp = word(ctx, i);
-        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
-            *tomb = sp == SLC__BUCKET_TOMBSTONE;
-            return i;
-        }
-        i = (i + 1) & bucket_mask;
-    }
-    return UINT64_MAX;
 }

@@ -114,10 +114,23 @@ typedef uint64_t (*slc__bucket_word_fn)(const void *ctx, uint64_t i);
 /* The bucket an insert of hash h takes (SLC1 5.4): the first TOMBSTONE or
  * EMPTY on its probe path, as `word` reports the buckets. *tomb: it was a
  * TOMBSTONE. UINT64_MAX when the whole table is FULL (counters that lie).
- * For writer.c's overlay and private-section inserts, which today still
- * have their own loops. */
-SLC__HIDDEN uint64_t slc__index_free_on_path(uint64_t bucket_mask, uint64_t h,
-                                             slc__bucket_word_fn word,
-                                             const void *ctx, int *tomb);
+ * Inline, so that a call with a known `word` compiles to a plain loop:
+ * the writer's planned inserts and rehash run it once per insert. */
+static inline uint64_t slc__index_free_on_path(uint64_t bucket_mask,
+                                               uint64_t h,
+                                               slc__bucket_word_fn word,
+                                               const void *ctx, int *tomb)
+{
+    uint64_t i = h & bucket_mask;
+    for (uint64_t n = 0; n <= bucket_mask; n++) {
+        uint64_t sp = word(ctx, i);
+        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
+            *tomb = sp == SLC__BUCKET_TOMBSTONE;
+            return i;
+        }
+        i = (i + 1) & bucket_mask;
+    }
+    return UINT64_MAX;
+}
 
 #endif

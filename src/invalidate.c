@@ -40,7 +40,8 @@ int slc__invalidate_exclusive(slc_cache *c)
     if (sync)
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
     h.state = SLC__STATE_INVALIDATED;
-    slc__store_header(c, &h);
+    SLC__HOOK("before_crc");
+    slc__header_store(c->map, &h);
     if (sync)
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
     SLC__HOOK("invalidate_before_even");

@@ -115,16 +115,13 @@ static int exclusive_header(slc_cache *c, slc__header *h, int *odd)
     slc__copy_out(raw, c->map, SLC__HEADER_SIZE);
     slc__header_decode(raw, h);
     *odd = (int)(h->generation & 1);
+    if (*odd && c->lock_path) /* we hold the lock: the writer crashed */
+        return slc__crashed_writer(h->generation, c->path);
     if (*odd)
-        return c->lock_path
-                   ? slc__fail(SLC_ECORRUPT,
-                               "generation %" PRIu64 " is odd with the writer "
-                               "lock held: a writer crashed mid-commit",
-                               h->generation)
-                   : slc__fail(SLC_EBUSY,
-                               "generation %" PRIu64 " is odd and locking is "
-                               "off: another writer may be publishing",
-                               h->generation);
+        return slc__fail(SLC_EBUSY,
+                         "generation %" PRIu64 " is odd and locking is "
+                         "off: another writer may be publishing",
+                         h->generation);
     int rc = slc__check_state(h->state);
     if (rc)
         return rc;
@@ -566,43 +563,51 @@ static void ov_set(overlay *o, uint64_t b, int kind)
     o->e[i] = (b + 1) | (uint64_t)kind << 62;
 }
 
-/* The bucket an insert of hash h takes: the first TOMBSTONE or EMPTY on
- * its probe path, counting this commit's own earlier changes. UINT64_MAX
- * if there is none (counters that lie: the plan checked there is room). */
+/* The buckets as an insert of this commit sees them: the file's, under
+ * the commit's own earlier changes. */
+typedef struct overlay_view {
+    const slc_cache *c;
+    const overlay *o;
+} overlay_view;
+
+static uint64_t overlay_word(const void *ctx, uint64_t i)
+{
+    const overlay_view *v = ctx;
+    int kind = ov_get(v->o, i);
+    return kind == OV_FULL   ? 1
+           : kind == OV_TOMB ? SLC__BUCKET_TOMBSTONE
+                             : slc__ld(slc__bucket(v->c, i) + 8);
+}
+
+/* The bucket an insert of hash h takes (index.h), counting this commit's
+ * own earlier changes, now marked FULL. UINT64_MAX if there is none
+ * (counters that lie: the plan checked there is room). */
 static uint64_t overlay_insert(const slc_cache *c, overlay *o, uint64_t h,
                                int *tomb)
 {
-    uint64_t i = h & c->bucket_mask;
-    for (uint64_t n = 0; n < c->bucket_count; n++) {
-        int kind = ov_get(o, i);
-        uint64_t sp = kind == OV_FULL   ? 1
-                      : kind == OV_TOMB ? SLC__BUCKET_TOMBSTONE
-                                        : slc__ld(slc__bucket(c, i) + 8);
-        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
-            *tomb = sp == SLC__BUCKET_TOMBSTONE;
-            ov_set(o, i, OV_FULL);
-            return i;
-        }
-        i = (i + 1) & c->bucket_mask;
-    }
-    return UINT64_MAX;
+    overlay_view v = {c, o};
+    uint64_t b = slc__index_free_on_path(c->bucket_mask, h, overlay_word, &v,
+                                         tomb);
+    if (b != UINT64_MAX)
+        ov_set(o, b, OV_FULL);
+    return b;
 }
 
-/* The same on a private section. */
+static uint64_t section_word(const void *ctx, uint64_t i)
+{
+    return ((const uint64_t *)ctx)[2 * i + 1];
+}
+
+/* The same on a private section; the bucket gets the hash (the caller
+ * stores the slot word). */
 static uint64_t section_insert(const slc_cache *c, uint64_t *sec, uint64_t h,
                                int *tomb)
 {
-    uint64_t i = h & c->bucket_mask;
-    for (uint64_t n = 0; n < c->bucket_count; n++) {
-        uint64_t sp = sec[2 * i + 1];
-        if (sp == SLC__BUCKET_EMPTY || sp == SLC__BUCKET_TOMBSTONE) {
-            *tomb = sp == SLC__BUCKET_TOMBSTONE;
-            sec[2 * i] = h;
-            return i;
-        }
-        i = (i + 1) & c->bucket_mask;
-    }
-    return UINT64_MAX;
+    uint64_t b = slc__index_free_on_path(c->bucket_mask, h, section_word, sec,
+                                         tomb);
+    if (b != UINT64_MAX)
+        sec[2 * b] = h;
+    return b;
 }
 
 static int no_bucket(uint64_t h)
@@ -1103,17 +1108,6 @@ static void apply(slc_writer *w, const plan *p, out *o)
     out_flush(o);
 }
 
-void slc__store_header(slc_cache *c, const slc__header *h)
-{
-    uint8_t raw[SLC__HEADER_SIZE];
-    slc__header_encode(h, raw);
-    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
-    SLC__HOOK("before_crc");
-    for (unsigned off = 0; off < SLC__HEADER_SIZE; off += 8)
-        if (off != SLC__OFF_GENERATION)
-            slc__st(c->map + off, slc__le64(raw + off));
-}
-
 /* A big batch of inserts writes every new slot page and, once inserts
  * outnumber the bucket pages, nearly every bucket page: fault them in with
  * one call each, before the odd window opens (about 20 % off a 1,000,000
@@ -1175,7 +1169,8 @@ int slc_commit(slc_writer *w)
     if (sync) /* S2: the odd marker is durable before any data page */
         slc__sync_range(c, 0, SLC__HEADER_SIZE, &wb);
     apply(w, &p, o);                         /* N2/S3 */
-    slc__store_header(c, &p.after);          /* N3/S4 */
+    SLC__HOOK("before_crc");
+    slc__header_store(c->map, &p.after);     /* N3/S4 */
     if (sync) /* S5 as one barrier: header through the last dirty byte */
         slc__sync_range(c, 0, o->end, &wb);
     SLC__HOOK("before_even");
