@@ -859,7 +859,7 @@ static void op_get_many(fz_in *in, uint8_t sel)
     case 6: null_index = 1; ilen = 0; break;
     case 7: null_index = 1; break;
     case 8: klen = M.ks + 1; bad = 1; break;
-    case 9: null_keys = 1; bad = 1; break;
+    case 9: null_keys = 1; bad = n != 0; break; /* n == 0 reads no key */
     case 10: null_results = 1; bad = 1; break;
     case 11: ilen = M.is + 1; bad = 1; break;
     case 12: /* n * key_len overflows size_t: refused before any read */
