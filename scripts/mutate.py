@@ -31,6 +31,7 @@ mutant fails to build or the unmutated tree fails its tests.
 """
 import argparse
 import concurrent.futures
+import json
 import os
 import shutil
 import subprocess
@@ -167,10 +168,21 @@ class Worker:
         return r.returncode == 0, r.stdout.decode(errors="replace")
 
     def tests(self):
-        d = os.path.join(self.build, "tests")
-        return sorted(f for f in os.listdir(d) if f.startswith("test_")
-                      and os.access(os.path.join(d, f), os.X_OK)
-                      and os.path.isfile(os.path.join(d, f)))
+        """Test names; their command lines come from ctest, since some
+        tests take arguments (the fuzz regression replays: folders)."""
+        r = run(["ctest", "--test-dir", self.build, "--show-only=json-v1"],
+                ROOT)
+        self.commands = {}
+        for t in json.loads(r.stdout.decode()).get("tests", []):
+            if t.get("command") and t["name"].startswith("test_"):
+                props = {p["name"]: p["value"]
+                         for p in t.get("properties", [])}
+                self.commands[t["name"]] = (
+                    t["command"],
+                    props.get("WORKING_DIRECTORY",
+                              os.path.join(self.build, "tests")),
+                    props.get("ENVIRONMENT", []))
+        return sorted(self.commands)
 
     def run_test(self, name, timeout):
         """(verdict, seconds, output): 'pass', 'fail' or 'timeout'."""
@@ -178,9 +190,12 @@ class Worker:
         env.pop("CI", None)  # a mutant must not turn a skip into a failure
         t = time.monotonic()
         out = b""
+        cmd, cwd, extra = self.commands[name]
+        for kv in extra:
+            k, _, v = kv.partition("=")
+            env[k] = v
         try:
-            r = run([os.path.join(self.build, "tests", name)],
-                    os.path.join(self.build, "tests"), timeout, env)
+            r = run(cmd, cwd, timeout, env)
             v = "pass" if r.returncode == 0 else "fail"
             out = r.stdout
         except subprocess.TimeoutExpired as e:
@@ -290,6 +305,8 @@ def main():
                       file=sys.stderr)
                 return 2
         names = workers[0].tests()
+        for w in workers[1:]:
+            w.tests()
         times = {}
         for name in names:
             v, sec, out = workers[0].run_test(name, 600)

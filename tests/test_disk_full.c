@@ -531,6 +531,43 @@ static void create_full_tmpfs(void **state)
     create_on_full("tmpfs");
 }
 
+/* Initialising an empty file in place on a full tmpfs (where creation
+ * allocates the bucket section): the failure leaves the file empty, as it
+ * was. Its first page is allocated beforehand (FALLOC_FL_KEEP_SIZE), so
+ * the header write succeeds and the failure comes after it: the undo
+ * (truncation to 0) is what keeps the file empty. */
+static void child_init_in_place_on_full(void *arg)
+{
+    const char *path = arg;
+    slc_options o = cu_opts(KS, IS, 10000, 1, 0);
+    slc_cache *c = NULL;
+    int rc = slc_open(path, &o, &c);
+    CHECK(rc == SLC_ESYS);
+    CHECK(errno == ENOSPC);
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    CHECK(st.st_size == 0);
+}
+
+static void init_in_place_full_tmpfs(void **state)
+{
+    (void)state;
+    mnt *m = mount_fs("tmpfs");
+    char *path = t_join(m->mp, "empty.slc");
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096), 0);
+    close(fd);
+    char *filler = t_join(m->mp, "filler");
+    errno = 0; /* fill() reads errno after a short write */
+    fill(filler);
+    in_child(child_init_in_place_on_full, path,
+             "init in place on a full tmpfs");
+    free(filler);
+    free(path);
+    unmount_fs(m);
+}
+
 /* A durable writer whose RLIMIT_FSIZE is below the file's size: commits
  * near the end of the file must not raise SIGXFSZ. */
 typedef struct limit_case {
@@ -584,6 +621,7 @@ int main(void)
         cmocka_unit_test(hole_bucket_ext4_sync),
         cmocka_unit_test(create_full_ext4),
         cmocka_unit_test(create_full_tmpfs),
+        cmocka_unit_test(init_in_place_full_tmpfs),
         cmocka_unit_test_setup_teardown(commit_past_fsize_limit, cu_fx_setup,
                                         cu_fx_teardown),
     };

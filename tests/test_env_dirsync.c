@@ -84,6 +84,31 @@ static void test_sync_create_dir_sync_failure(void **state)
     assert_int_equal(others, 0);
 }
 
+/* A rebuild's publication (to a path with no file yet, so that the
+ * cache path's existence tells before from after the rename): the
+ * temporary's contents and its directory entry are synced before the
+ * rename, and the directory again after it, or a power loss can undo the
+ * publication. */
+static void test_rebuild_syncs_directory_after_rename(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, CAP, 0, 0);
+    slc_rebuild *r;
+    assert_int_equal(slc_rebuild_begin(f->path, &o, &r), SLC_OK);
+    uint8_t key[KS], ix[IS];
+    cu_key(key, KS, 7);
+    memset(ix, 7, sizeof ix);
+    assert_int_equal(slc_rebuild_put(r, key, KS, 1, ix, IS), SLC_OK);
+    watch(f->path, 0);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
+    rec.path = NULL;
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    assert_true(rec.file_syncs >= 1);
+    assert_true(rec.dir_before_rename >= 1);
+    assert_true(rec.dir_after_rename >= 1);
+    assert_true(cu_exists(f->path));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +117,9 @@ int main(void)
             cu_fx_teardown),
         cmocka_unit_test_setup_teardown(test_sync_create_dir_sync_failure,
                                         cu_fx_setup, cu_fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rebuild_syncs_directory_after_rename, cu_fx_setup,
+            cu_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -413,6 +413,55 @@ static void get_many_bad_meta(void **state)
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
+/* ---- slc_get_many agrees with slc_get on damaged buckets ---------------- */
+
+/* A crafted file (4 slots, 64 buckets, key K live in slot 0) whose only
+ * FULL bucket, at K's home, is damaged in one of two ways; K's home is
+ * past the 32 buckets open samples, so the file opens. slc_get_many must
+ * give slc_get's verdict, whichever of its passes decides:
+ *  - the bucket names slot 0 but stores a hash other than FNV-1a(K): the
+ *    hash is a hint that rules slot 0 out, SLC_NOTFOUND (kills
+ *    index-candidate-hash-ignored: the first pass took it anyway);
+ *  - the bucket names slot 5 >= slot_highwater: SLC_ECORRUPT (kills
+ *    index-many-no-full-probe: no candidate, and the bucket that ended the
+ *    first pass is not EMPTY, so the full probe must run). */
+static void get_many_damaged_bucket(void **state)
+{
+    fx *f = *state;
+    const uint32_t ks = 16;
+    const uint64_t nb = 64;
+    uint8_t k[16];
+    uint64_t n = 0, hash;
+    do {
+        cu_key(k, ks, n++);
+        hash = slc__fnv1a64(k, ks);
+    } while ((hash & (nb - 1)) < 32);
+    craft_slot s[1] = {{1, k, 9}};
+    craft_bucket b[64];
+    for (int damage = 0; damage < 2; damage++) {
+        memset(b, 0, sizeof b);
+        b[hash & (nb - 1)] = damage == 0 ? (craft_bucket){hash ^ 1, 1}
+                                         : (craft_bucket){hash, 6};
+        craft(f->path, ks, 4, nb, 0, s, 1, b);
+        slc_cache *c = open_k(f->path, ks, 0);
+        int want = damage == 0 ? SLC_NOTFOUND : SLC_ECORRUPT;
+        int64_t rev = 77;
+        assert_int_equal(slc_get(c, k, ks, &rev, NULL, 0), want);
+        int res[1] = {99};
+        int64_t revs[1] = {77};
+        int rc = slc_get_many(c, k, 1, ks, res, revs, NULL, 0);
+        if (damage == 0) {
+            assert_int_equal(rc, SLC_OK);
+            assert_int_equal(res[0], SLC_NOTFOUND);
+        } else {
+            assert_int_equal(rc, SLC_ECORRUPT);
+            assert_non_null(strstr(slc_errdetail(), "slot_highwater"));
+        }
+        assert_int_equal(slc_verify(c), SLC_ECORRUPT);
+        assert_int_equal(slc_close(c), SLC_OK);
+    }
+}
+
 /* ---- slc_verify: one key in two FULL buckets --------------------------- */
 
 /* Two live slots hold key A, and both buckets carry FNV-1a(A), the second
@@ -609,6 +658,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(range_bounds_equal_keys, cu_fx_setup,
                                         cu_fx_teardown),
         cmocka_unit_test_setup_teardown(get_many_bad_meta, cu_fx_setup,
+                                        cu_fx_teardown),
+        cmocka_unit_test_setup_teardown(get_many_damaged_bucket, cu_fx_setup,
                                         cu_fx_teardown),
         cmocka_unit_test_setup_teardown(verify_duplicate_key, cu_fx_setup,
                                         cu_fx_teardown),
