@@ -134,7 +134,7 @@ static int format_fd(int fd, const slc__layout *l, const slc_options *o,
     return SLC_OK;
 }
 
-static void random_suffix(char out[17])
+void slc__temp_suffix(char out[17])
 {
     uint64_t v = 0;
 #if defined(__linux__)
@@ -169,7 +169,7 @@ int slc__create_file(const char *path, const slc__layout *l,
     int fd = -1;
     for (int tries = 0; tries < 64 && fd < 0; tries++) {
         char sfx[17];
-        random_suffix(sfx);
+        slc__temp_suffix(sfx);
         snprintf(tmp, len, "%s.tmp.%s", path, sfx);
         fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST && errno != EINTR)
@@ -213,4 +213,15 @@ int slc__init_in_place(int fd, const char *path, const slc__layout *l,
         errno = saved;
     }
     return rc;
+}
+
+char *slc__concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
 }

@@ -19,4 +19,11 @@ SLC__HIDDEN int slc__create_file(const char *path, const slc__layout *l,
 SLC__HIDDEN int slc__init_in_place(int fd, const char *path,
                                    const slc__layout *l, const slc_options *o);
 
+/* 16 lowercase hex digits of randomness for a temporary name ("<path>.tmp."
+ * + these), NUL-terminated. */
+SLC__HIDDEN void slc__temp_suffix(char out[17]);
+
+/* a followed by b in a new malloc'd string; NULL when out of memory. */
+SLC__HIDDEN char *slc__concat(const char *a, const char *b);
+
 #endif

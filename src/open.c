@@ -60,17 +60,6 @@ static int check_options(const slc_options *o, slc__layout *layout)
                                   layout);
 }
 
-static char *concat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
-    }
-    return s;
-}
-
 /* ---- Reading the header ------------------------------------------------- */
 
 /* Copy the header words atomically (a writer may be storing counters). */
@@ -422,9 +411,9 @@ int slc_open(const char *path, const slc_options *opts, slc_cache **out)
         return slc__fail(SLC_ENOMEM, "cache handle allocation failed");
     c->fd = -1;
     c->open_flags = opts->flags;
-    c->path = concat(path, "");
+    c->path = slc__concat(path, "");
     if (!(opts->flags & SLC_NO_LOCK))
-        c->lock_path = concat(path, ".lock");
+        c->lock_path = slc__concat(path, ".lock");
     if (!c->path || (!(opts->flags & SLC_NO_LOCK) && !c->lock_path)) {
         cache_free(c);
         return slc__fail(SLC_ENOMEM, "path allocation failed");
@@ -476,7 +465,7 @@ int slc_read_options(const char *path, slc_options *opts)
         return rc;
     if (fd < 0)
         return slc__fail_sys("open", path);
-    char *lock_path = concat(path, ".lock");
+    char *lock_path = slc__concat(path, ".lock");
     struct stat st;
     rc = lock_path ? stat_fd(fd, path, &st)
                        : slc__fail(SLC_ENOMEM, "path allocation failed");

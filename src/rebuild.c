@@ -27,12 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__linux__)
-#include <sys/random.h>
-#endif
-
 #include "bulk.h"
 #include "cache.h"
+#include "create.h"
 #include "hook.h"
 #include "lock.h"
 #include "validate.h"
@@ -61,17 +58,6 @@ struct slc_rebuild {
     uint64_t user_flags;
     uint8_t user_data[64];
 };
-
-static char *dup_str(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
-    }
-    return s;
-}
 
 /* ---- Liveness locks on temporaries -------------------------------------- */
 
@@ -120,9 +106,9 @@ static int split_path(const char *path, char **dir, const char **base)
     const char *slash = strrchr(path, '/');
     *base = slash ? slash + 1 : path;
     if (!slash)
-        *dir = dup_str(".", "");
+        *dir = slc__concat(".", "");
     else if (slash == path)
-        *dir = dup_str("/", "");
+        *dir = slc__concat("/", "");
     else {
         *dir = malloc((size_t)(slash - path) + 1);
         if (*dir) {
@@ -182,26 +168,6 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-static void random_hex(char out[TMP_HEX + 1])
-{
-    uint64_t v = 0;
-#if defined(__linux__)
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
-#elif defined(__APPLE__)
-    arc4random_buf(&v, sizeof v);
-    if (0)
-#endif
-    {
-        static uint64_t counter;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        v = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
-            __atomic_add_fetch(&counter, 0x9E3779B97F4A7C15ull,
-                               __ATOMIC_RELAXED);
-    }
-    snprintf(out, TMP_HEX + 1, "%016" PRIx64, v);
-}
-
 /* ---- Begin -------------------------------------------------------------- */
 
 /* Create and lock the temporary; its mode (and, best effort, owner) follow
@@ -217,7 +183,7 @@ static int make_temp(slc_rebuild *r)
     int fd = -1;
     for (int tries = 0; tries < 64 && fd < 0; tries++) {
         char hex[TMP_HEX + 1];
-        random_hex(hex);
+        slc__temp_suffix(hex);
         snprintf(r->tmp, len, "%s%s%s", r->path, TMP_INFIX, hex);
         fd = open(r->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                   have_old ? old.st_mode & 0777 : 0644);
@@ -341,9 +307,9 @@ int slc_rebuild_begin(const char *path, const slc_options *opts,
         return slc__fail(SLC_ENOMEM, "rebuild allocation failed");
     r->tmp_fd = -1;
     r->sync = opts->flags & SLC_WRITEBACK_SYNC;
-    r->path = dup_str(path, "");
+    r->path = slc__concat(path, "");
     if (!(opts->flags & SLC_NO_LOCK))
-        r->lock_path = dup_str(path, ".lock");
+        r->lock_path = slc__concat(path, ".lock");
     if (!r->path || (!(opts->flags & SLC_NO_LOCK) && !r->lock_path)) {
         discard(r);
         return slc__fail(SLC_ENOMEM, "path allocation failed");
