@@ -64,7 +64,8 @@ static int fh_muladd(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
 static int fh_ref_options(const slc_options *o)
 {
     if (o->flags & ~(uint32_t)(SLC_ORDERED_KEYS | SLC_WRITEBACK_SYNC |
-                               SLC_NO_LOCK | SLC_READ_ONLY))
+                               SLC_NO_LOCK | SLC_READ_ONLY |
+                               SLC_CAPACITY_AT_LEAST))
         return SLC_EINVAL;
     if (o->key_size < 1 || o->key_size > SLC_MAX_KEY_SIZE ||
         o->index_size > SLC_MAX_INDEX_SIZE)
@@ -162,14 +163,18 @@ static int fh_ref_open(const fh_file *f, const slc_options *o)
     uint32_t ks = fz_le32(h + 0x0C), is = fz_le32(h + 0x10),
              ss = fz_le32(h + 0x14), flags = fz_le32(h + 0x1C);
     uint64_t cap = fz_le64(h + 0x20), uv = fz_le64(h + 0x38);
-    /* E: configuration against the options. */
+    /* E: configuration against the options (SLC_CAPACITY_AT_LEAST: the
+     * file's capacity may be larger than asked). */
+    int at_least = (o->flags & SLC_CAPACITY_AT_LEAST) != 0;
     if (ks != o->key_size || is != o->index_size || uv != o->user_version ||
-        (o->slot_capacity && cap != o->slot_capacity) ||
+        (o->slot_capacity && !at_least && cap != o->slot_capacity) ||
+        (o->slot_capacity && at_least && cap < o->slot_capacity) ||
         (flags & 1u) != ((o->flags & SLC_ORDERED_KEYS) ? 1u : 0u) ||
         ss != fz_slot_size(ks, is))
         return SLC_EINCOMPATIBLE;
     uint64_t required;
-    if ((rc = fh_ref_structure(h, f->len, o->slot_capacity, &required)))
+    if ((rc = fh_ref_structure(h, f->len, at_least ? 0 : o->slot_capacity,
+                               &required)))
         return rc;
     /* G, as open.c samples it: FULL buckets among the first 32. */
     uint64_t hw = fz_le64(h + 0x28), bc = fz_le64(h + 0x48),
