@@ -30,10 +30,6 @@
 #define RING 16 /* puts hashed together, then placed (bucket prefetch) */
 #define BUF_BYTES (1u << 20)     /* slots written per pwrite */
 
-typedef struct pending {
-    int64_t revision;
-} pending;
-
 struct slc__bulk {
     slc_cache *c;
     uint64_t *bk; /* the bucket section, two words a bucket (mapped) */
@@ -44,7 +40,7 @@ struct slc__bulk {
     uint64_t buf_first, hw;
     int overflow; /* a key found no free slot: SLC_EFULL at the end */
     int failed;
-    pending ring[RING];
+    int64_t ring_rev[RING];
     uint8_t *ring_rec; /* RING records: key words then index words */
     size_t ring_n;
 };
@@ -91,28 +87,12 @@ static uint64_t slot_off(const slc_cache *c, uint64_t id)
 /* pwrite all of it; never past RLIMIT_FSIZE (that would raise SIGXFSZ). */
 static int write_at(slc__bulk *b, const void *p, size_t n, uint64_t off)
 {
-    const uint8_t *s = p;
-    if (off + n > slc__write_limit()) {
+    if (off + n > slc__write_limit())
         errno = EFBIG;
-        b->failed = 1;
-        return slc__fail_sys("write rebuild data (file size limit) to",
-                             b->c->path);
-    }
-    while (n) {
-        ssize_t w = pwrite(b->c->fd, s, n, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = ENOSPC;
-            b->failed = 1;
-            return slc__fail_sys("write rebuild data to", b->c->path);
-        }
-        s += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return SLC_OK;
+    else if (slc__pwrite_all(b->c->fd, p, n, off) == 0)
+        return SLC_OK;
+    b->failed = 1;
+    return slc__fail_sys("write rebuild data to", b->c->path);
 }
 
 static int flush_slots(slc__bulk *b)
@@ -212,7 +192,7 @@ static int drain(slc__bulk *b)
         __builtin_prefetch(&b->bk[2 * (h[k] & c->bucket_mask)], 0, 3);
     b->ring_n = 0;
     for (size_t k = 0; k < n; k++) {
-        int rc = place(b, h[k], b->ring[k].revision, b->ring_rec + k * stride);
+        int rc = place(b, h[k], b->ring_rev[k], b->ring_rec + k * stride);
         if (rc)
             return rc;
     }
@@ -234,7 +214,7 @@ int slc__bulk_put(slc__bulk *b, const void *key, int64_t revision,
         memset(rec + b->key_bytes + b->index_bytes - 8, 0, 8);
         memcpy(rec + b->key_bytes, index, c->index_size);
     }
-    b->ring[k].revision = revision;
+    b->ring_rev[k] = revision;
     return b->ring_n == RING ? drain(b) : SLC_OK;
 }
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,39 +41,19 @@ static void new_header(const slc__layout *l, const slc_options *o,
     slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
-{
-    off_t off = 0;
-    while (n) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return slc__fail_sys("write header", path);
-        }
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return SLC_OK;
-}
-
 /* A file of `size` bytes must fit RLIMIT_FSIZE, checked before anything
  * is written: past it, write and ftruncate raise SIGXFSZ, which kills a
  * process that keeps the default disposition. */
 static int check_fsize_limit(uint64_t size, const char *path)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
-        size <= (uint64_t)rl.rlim_cur)
+    uint64_t limit = slc__write_limit();
+    if (size <= limit)
         return SLC_OK;
     errno = EFBIG;
     return slc__fail(SLC_ESYS,
                      "%s: the file needs %" PRIu64 " bytes, above "
                      "RLIMIT_FSIZE (%" PRIu64 "): %s",
-                     path, size, (uint64_t)rl.rlim_cur, strerror(EFBIG));
+                     path, size, limit, strerror(EFBIG));
 }
 
 /* Make a rename in the directory of `path` durable (Sync mode): without
@@ -116,9 +95,8 @@ static int format_fd(int fd, const slc__layout *l, const slc_options *o,
     /* Header first: an opener racing an in-place initialisation then sees
      * either an empty file or a sound header in a short file, never a
      * full-length file without a header (see recheck_locked in open.c). */
-    rc = write_all(fd, raw, sizeof raw, path);
-    if (rc)
-        return rc;
+    if (slc__pwrite_all(fd, raw, sizeof raw, 0) < 0)
+        return slc__fail_sys("write header", path);
     int r;
     do
         r = ftruncate(fd, (off_t)l->file_size);

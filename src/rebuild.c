@@ -56,7 +56,7 @@ struct slc_rebuild {
     int published;
     int flags_dirty, data_dirty;
     uint64_t user_flags;
-    uint8_t user_data[64];
+    uint8_t user_data[SLC_USER_DATA_SIZE];
 };
 
 /* ---- Liveness locks on temporaries -------------------------------------- */
@@ -410,7 +410,7 @@ int slc_rebuild_user_header(slc_rebuild *r, const uint64_t *user_flags,
         r->flags_dirty = 1;
     }
     if (user_data) {
-        memcpy(r->user_data, user_data, 64);
+        memcpy(r->user_data, user_data, SLC_USER_DATA_SIZE);
         r->data_dirty = 1;
     }
     return SLC_OK;

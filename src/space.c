@@ -116,8 +116,7 @@ static void note(slc_cache *c, slc__claim *cl, uint64_t off, uint64_t len,
         return;
     struct slc__space *s = space_of(c);
     if (!s) {
-        /* No bookkeeping: claim the bytes as a range of their own. */
-        slc__claim_range(cl, off, len);
+        cl->failed_alloc = 1;
         return;
     }
     uint64_t p = page_size();
@@ -145,20 +144,23 @@ static void note(slc_cache *c, slc__claim *cl, uint64_t off, uint64_t len,
     }
 }
 
-void slc__claim_range(slc__claim *cl, uint64_t off, uint64_t len)
+int slc__pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 {
-    if (len == 0)
-        return;
-    if (cl->whole_hi == 0) {
-        cl->whole_lo = off;
-        cl->whole_hi = off + len;
-        return;
+    const uint8_t *s = p;
+    while (n) {
+        ssize_t w = pwrite(fd, s, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = ENOSPC;
+            return -1;
+        }
+        s += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
     }
-    /* Two ranges: claim their hull (they are rare and close). */
-    if (off < cl->whole_lo)
-        cl->whole_lo = off;
-    if (off + len > cl->whole_hi)
-        cl->whole_hi = off + len;
+    return 0;
 }
 
 uint64_t slc__write_limit(void)
@@ -196,18 +198,11 @@ static int rewrite_range(const slc_cache *c, uint64_t off, uint64_t end)
         return -1;
     }
     uint8_t buf[16384];
-    while (off < end) {
+    for (; off < end; off += sizeof buf) {
         size_t n = end - off < sizeof buf ? (size_t)(end - off) : sizeof buf;
         memcpy(buf, c->map + off, n);
-        ssize_t w = pwrite(c->fd, buf, n, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = ENOSPC;
+        if (slc__pwrite_all(c->fd, buf, n, off) < 0)
             return -1;
-        }
-        off += (uint64_t)w;
     }
     return 0;
 }
@@ -231,7 +226,7 @@ static int by_page(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void forget(slc_cache *c, slc__claim *cl)
+void slc__claim_drop(slc_cache *c, slc__claim *cl)
 {
     if (c->space)
         for (size_t i = 0; i < cl->n; i++)
@@ -240,51 +235,29 @@ static void forget(slc_cache *c, slc__claim *cl)
     memset(cl, 0, sizeof *cl);
 }
 
-void slc__claim_drop(slc_cache *c, slc__claim *cl)
-{
-    forget(c, cl);
-}
-
 int slc__claim_commit(slc_cache *c, slc__claim *cl)
 {
     if (cl->failed_alloc) {
-        forget(c, cl);
+        slc__claim_drop(c, cl);
         return slc__fail(SLC_ENOMEM, "commit: page list allocation failed");
     }
     uint64_t p = page_size();
-    int bad = 0;
-    uint64_t bad_off = 0;
-    if (cl->whole_hi &&
-        allocate(c, cl->whole_lo / p * p, cl->whole_hi) < 0) {
-        bad = 1;
-        bad_off = cl->whole_lo;
-    }
-    if (!bad && cl->n) {
-        qsort(cl->pages, cl->n, sizeof *cl->pages, by_page);
-        for (size_t i = 0; i < cl->n && !bad;) {
-            size_t j = i + 1;
-            while (j < cl->n && cl->pages[j] == cl->pages[j - 1] + 1)
-                j++;
-            if (allocate(c, cl->pages[i] * p, (cl->pages[j - 1] + 1) * p) < 0) {
-                bad = 1;
-                bad_off = cl->pages[i] * p;
-            }
-            i = j;
+    qsort(cl->pages, cl->n, sizeof *cl->pages, by_page);
+    for (size_t i = 0, j; i < cl->n; i = j) { /* runs of adjacent pages */
+        for (j = i + 1; j < cl->n && cl->pages[j] == cl->pages[j - 1] + 1; j++)
+            ;
+        if (allocate(c, cl->pages[i] * p, (cl->pages[j - 1] + 1) * p) < 0) {
+            int saved = errno;
+            uint64_t at = cl->pages[i] * p;
+            slc__claim_drop(c, cl);
+            errno = saved;
+            return slc__fail(SLC_ESYS,
+                             "commit: no disk space could be allocated in %s "
+                             "at offset %" PRIu64 " (%s); nothing was "
+                             "published",
+                             c->path, at, strerror(saved));
         }
     }
-    if (bad) {
-        int saved = errno;
-        forget(c, cl);
-        errno = saved;
-        return slc__fail(SLC_ESYS,
-                         "commit: no disk space could be allocated in %s at "
-                         "offset %" PRIu64 " (%s); nothing was published",
-                         c->path, bad_off, strerror(saved));
-    }
-    if (cl->whole_hi && c->space) /* the whole range is allocated now */
-        for (uint64_t pg = cl->whole_lo / p;
-             pg < (cl->whole_hi + p - 1) / p && pg < c->space->pages; pg++)
-            test_and_set(c->space->known, pg);
     free(cl->pages);
     memset(cl, 0, sizeof *cl);
     return SLC_OK;
@@ -325,24 +298,6 @@ static int on_tmpfs(int fd)
 #endif
 }
 
-int slc__space_prepare(slc_cache *c)
-{
-    struct slc__space *s = space_of(c);
-    if (!s)
-        return slc__fail(SLC_ENOMEM, "page bookkeeping of %s", c->path);
-    if (s->fs_checked)
-        return SLC_OK;
-    uint64_t lo = (uint64_t)(c->buckets - c->map);
-    int r = on_tmpfs(c->fd) ? reserve_fd(c->fd, lo, c->map_len - lo) : 0;
-    if (r) {
-        errno = r;
-        return slc__fail_sys("allocate the bucket section (tmpfs) of",
-                             c->path);
-    }
-    s->fs_checked = 1;
-    return SLC_OK;
-}
-
 int slc__space_new_file(int fd, uint64_t buckets_offset, uint64_t buckets_len,
                         const char *path)
 {
@@ -353,6 +308,19 @@ int slc__space_new_file(int fd, uint64_t buckets_offset, uint64_t buckets_len,
         return SLC_OK;
     errno = r;
     return slc__fail_sys("allocate the bucket section (tmpfs) of", path);
+}
+
+int slc__space_prepare(slc_cache *c)
+{
+    struct slc__space *s = space_of(c);
+    if (!s)
+        return slc__fail(SLC_ENOMEM, "page bookkeeping of %s", c->path);
+    if (s->fs_checked)
+        return SLC_OK;
+    uint64_t lo = (uint64_t)(c->buckets - c->map);
+    int rc = slc__space_new_file(c->fd, lo, c->map_len - lo, c->path);
+    s->fs_checked = rc == SLC_OK;
+    return rc;
 }
 
 void *slc__section_alloc(size_t bytes)

@@ -12,8 +12,7 @@
 typedef struct slc__claim {
     uint64_t *pages;
     size_t n, cap;
-    uint64_t whole_lo, whole_hi; /* a byte range claimed as one (or 0, 0) */
-    int failed_alloc;
+    int failed_alloc; /* a page could not be noted: SLC_ENOMEM at commit */
 } slc__claim;
 
 /* Note that bytes [off, off+len) of the file will be written by this
@@ -25,10 +24,6 @@ SLC__HIDDEN void slc__claim_bytes(slc_cache *c, slc__claim *cl, uint64_t off,
 SLC__HIDDEN void slc__claim_new(slc_cache *c, slc__claim *cl, uint64_t off,
                                 uint64_t len);
 
-/* Note a whole range (the bucket section of a rehash, a bulk load): one
- * fallocate, no page list. */
-SLC__HIDDEN void slc__claim_range(slc__claim *cl, uint64_t off, uint64_t len);
-
 /* Allocate every noted page: fallocate, or where the filesystem has no
  * fallocate, write the pages' current bytes back with pwrite. SLC_OK, or
  * SLC_ESYS (ENOSPC, EDQUOT, EFBIG past RLIMIT_FSIZE, ...) with nothing of
@@ -37,6 +32,12 @@ SLC__HIDDEN int slc__claim_commit(slc_cache *c, slc__claim *cl);
 
 /* Drop a list that will not be claimed (a failed plan). */
 SLC__HIDDEN void slc__claim_drop(slc_cache *c, slc__claim *cl);
+
+/* pwrite all n bytes at off (EINTR resumed). 0, or -1 with errno (ENOSPC
+ * when the kernel wrote nothing). The caller keeps off + n within
+ * slc__write_limit(): past it the kernel raises SIGXFSZ. */
+SLC__HIDDEN int slc__pwrite_all(int fd, const void *p, size_t n,
+                                uint64_t off);
 
 /* The largest file offset a write(2) of this process may reach before the
  * kernel raises SIGXFSZ (RLIMIT_FSIZE), capped at UINT64_MAX. */

@@ -66,7 +66,7 @@ struct slc_writer {
     int flags_dirty, data_dirty;
     int replace_all; /* slc_set_replace_all: delete live keys not put */
     uint64_t user_flags;
-    uint8_t user_data[64];
+    uint8_t user_data[SLC_USER_DATA_SIZE];
 
     slc__header start; /* header when the session began */
 };
@@ -405,7 +405,8 @@ int slc_set_user_flags(slc_writer *w, uint64_t user_flags)
     return SLC_OK;
 }
 
-int slc_set_user_data(slc_writer *w, const uint8_t user_data[64])
+int slc_set_user_data(slc_writer *w,
+                      const uint8_t user_data[SLC_USER_DATA_SIZE])
 {
     if (!w)
         return slc__fail(SLC_EINVAL, "slc_set_user_data: NULL writer");
@@ -414,7 +415,7 @@ int slc_set_user_data(slc_writer *w, const uint8_t user_data[64])
         return rc;
     if (!user_data)
         return slc__fail(SLC_EINVAL, "slc_set_user_data: NULL user_data");
-    memcpy(w->user_data, user_data, 64);
+    memcpy(w->user_data, user_data, SLC_USER_DATA_SIZE);
     w->data_dirty = 1;
     return SLC_OK;
 }
@@ -825,7 +826,7 @@ static int place(slc_writer *w, plan *p)
     if (w->flags_dirty)
         a->user_flags = w->user_flags;
     if (w->data_dirty)
-        memcpy(a->user_data, w->user_data, 64);
+        memcpy(a->user_data, w->user_data, SLC_USER_DATA_SIZE);
     /* Pages that may be holes: new slots, EMPTY buckets inserts take. New
      * slots claim up to the next 64 KiB, so that a run of small commits
      * pays one fallocate per 64 KiB of slots. */
@@ -956,19 +957,10 @@ typedef struct out {
 
 static void write_fd(out *o, uint64_t off, const uint8_t *src, size_t n)
 {
-    size_t done = 0;
     int saved = errno;
-    while (done < n) {
-        ssize_t r = pwrite(o->c->fd, src + done, n - done, (off_t)(off + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        done += (size_t)r;
-    }
+    if (slc__pwrite_all(o->c->fd, src, n, off) < 0) /* the page is */
+        slc__copy_in(o->c->map + off, src, n);  /* allocated: no fault */
     errno = saved;
-    if (done < n) /* the page is allocated: a store cannot fault */
-        slc__copy_in(o->c->map + off, src, n);
 }
 
 static void out_flush(out *o)
