@@ -11,6 +11,15 @@ extern SLC__HIDDEN void (*slc__test_hook)(const char *point);
 /* Nonzero: every commit stores through the descriptor as small durable
  * commits do (tests of that path without the cost of msync). */
 extern SLC__HIDDEN int slc__test_fd_writes;
+/* Called by slc_open between finding the file and judging it: a test can
+ * replace the file at the path there. Separate from slc__test_hook, whose
+ * tests record the steps of commits. */
+extern SLC__HIDDEN void (*slc__test_open_hook)(const char *path);
+#define SLC__OPEN_HOOK(path)                                                   \
+    do {                                                                       \
+        if (slc__test_open_hook)                                               \
+            slc__test_open_hook(path);                                         \
+    } while (0)
 #define SLC__HOOK(point)                                                       \
     do {                                                                       \
         if (slc__test_hook)                                                    \
@@ -18,6 +27,7 @@ extern SLC__HIDDEN int slc__test_fd_writes;
     } while (0)
 #else
 #define SLC__HOOK(point) ((void)0)
+#define SLC__OPEN_HOOK(path) ((void)0)
 #endif
 
 #endif

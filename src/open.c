@@ -19,6 +19,7 @@
 
 #include "cache.h"
 #include "create.h"
+#include "hook.h"
 #include "lock.h"
 #include "sizing.h"
 #include "space.h"
@@ -273,6 +274,7 @@ static int open_existing(slc_cache *c, const slc_options *o,
     uint64_t required = 0;
     struct stat stv = *st_found, *st = &stv;
     int readonly = (o->flags & SLC_READ_ONLY) != 0;
+    SLC__OPEN_HOOK(c->path);
     int rc = validate_file(c->fd, c->path, c->lock_path, !readonly, o, st, &h,
                            &required);
     if (rc)
@@ -387,6 +389,62 @@ static int find_or_make(slc_cache *c, const slc_options *o,
     return SLC_OK;
 }
 
+#ifdef SLC_TEST_HOOKS
+void (*slc__test_open_hook)(const char *path);
+#endif
+
+/* Did a rebuild rename another file over the path since fd was opened?
+ * Then an invalidated fd is not the path's verdict. */
+static int path_moved_on(int fd, const char *path)
+{
+    struct stat mine, now;
+    return fd >= 0 && fstat(fd, &mine) == 0 && stat(path, &now) == 0 &&
+           (now.st_dev != mine.st_dev || now.st_ino != mine.st_ino);
+}
+
+/* A rebuild may publish (rename over the path, then invalidate the file it
+ * replaced) between our open(2) and our judging of the header: the path
+ * then names a sound file, so it is opened again, a bounded number of
+ * times. */
+#define OPEN_FOLLOWS 8
+
+/* One open of the path; *moved when it failed on a file that is no
+ * longer at the path. */
+static int open_once(const char *path, const slc_options *opts,
+                     const slc__layout *layout, slc_cache **out, int *moved)
+{
+    slc_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return slc__fail(SLC_ENOMEM, "cache handle allocation failed");
+    c->fd = -1;
+    c->open_flags = opts->flags;
+    c->path = slc__concat(path, "");
+    if (!(opts->flags & SLC_NO_LOCK))
+        c->lock_path = slc__concat(path, ".lock");
+    if (!c->path || (!(opts->flags & SLC_NO_LOCK) && !c->lock_path)) {
+        cache_free(c);
+        return slc__fail(SLC_ENOMEM, "path allocation failed");
+    }
+
+    int rc = SLC_OK, lock_fd = -1;
+    struct stat st;
+    if (c->lock_path && !(opts->flags & SLC_READ_ONLY))
+        rc = slc__lock_open(c->lock_path, 1, &lock_fd);
+    if (!rc)
+        rc = find_or_make(c, opts, layout, lock_fd, &st);
+    if (!rc)
+        rc = open_existing(c, opts, &st);
+    slc__lock_close(lock_fd);
+    if (rc) {
+        *moved = rc == SLC_EINVALIDATED && path_moved_on(c->fd, c->path);
+        cache_free(c);
+        return rc;
+    }
+    c->writers_epoch = slc__fork_epoch();
+    *out = c;
+    return SLC_OK;
+}
+
 int slc_open(const char *path, const slc_options *opts, slc_cache **out)
 {
     if (out)
@@ -405,36 +463,12 @@ int slc_open(const char *path, const slc_options *opts, slc_cache **out)
     int rc = check_options(opts, &layout);
     if (rc)
         return rc;
-
-    slc_cache *c = calloc(1, sizeof *c);
-    if (!c)
-        return slc__fail(SLC_ENOMEM, "cache handle allocation failed");
-    c->fd = -1;
-    c->open_flags = opts->flags;
-    c->path = slc__concat(path, "");
-    if (!(opts->flags & SLC_NO_LOCK))
-        c->lock_path = slc__concat(path, ".lock");
-    if (!c->path || (!(opts->flags & SLC_NO_LOCK) && !c->lock_path)) {
-        cache_free(c);
-        return slc__fail(SLC_ENOMEM, "path allocation failed");
+    for (int follows = 0;; follows++) {
+        int moved = 0;
+        rc = open_once(path, opts, &layout, out, &moved);
+        if (!moved || follows == OPEN_FOLLOWS)
+            return rc;
     }
-
-    int lock_fd = -1;
-    struct stat st;
-    if (c->lock_path && !(opts->flags & SLC_READ_ONLY))
-        rc = slc__lock_open(c->lock_path, 1, &lock_fd);
-    if (!rc)
-        rc = find_or_make(c, opts, &layout, lock_fd, &st);
-    if (!rc)
-        rc = open_existing(c, opts, &st);
-    slc__lock_close(lock_fd);
-    if (rc) {
-        cache_free(c);
-        return rc;
-    }
-    c->writers_epoch = slc__fork_epoch();
-    *out = c;
-    return SLC_OK;
 }
 
 int slc_close(slc_cache *c)
@@ -450,15 +484,9 @@ int slc_close(slc_cache *c)
 
 /* ---- slc_read_options --------------------------------------------------- */
 
-int slc_read_options(const char *path, slc_options *opts)
+/* One reading of the path's header; *moved as for open_once. */
+static int read_options_once(const char *path, slc_options *opts, int *moved)
 {
-    if (!path || !opts)
-        return slc__fail(SLC_EINVAL, "slc_read_options: NULL %s",
-                         !path ? "path" : "options");
-    if (!host_supported())
-        return slc__fail(SLC_EINCOMPATIBLE,
-                         "host is not 64-bit little-endian with lock-free "
-                         "64-bit atomics");
     int fd = -1;
     int rc = slc__open_regular(path, O_RDONLY | O_CLOEXEC, 0, &fd);
     if (rc)
@@ -468,7 +496,7 @@ int slc_read_options(const char *path, slc_options *opts)
     char *lock_path = slc__concat(path, ".lock");
     struct stat st;
     rc = lock_path ? stat_fd(fd, path, &st)
-                       : slc__fail(SLC_ENOMEM, "path allocation failed");
+                   : slc__fail(SLC_ENOMEM, "path allocation failed");
     if (rc == SLC_OK && st.st_size == 0)
         rc = slc__fail(SLC_EINVAL, "%s is empty: no configuration to read",
                        path);
@@ -478,9 +506,12 @@ int slc_read_options(const char *path, slc_options *opts)
                        (long long)st.st_size);
     slc__header h;
     uint64_t required;
-    if (!rc)
+    if (!rc) {
+        SLC__OPEN_HOOK(path);
         rc = validate_file(fd, path, lock_path, 0, NULL, &st, &h, &required);
+    }
     int saved = errno;
+    *moved = rc == SLC_EINVALIDATED && path_moved_on(fd, path);
     close(fd);
     free(lock_path);
     errno = saved;
@@ -493,4 +524,21 @@ int slc_read_options(const char *path, slc_options *opts)
     opts->slot_capacity = h.slot_capacity;
     opts->flags = (h.flags & SLC__FLAG_ORDERED_KEYS) ? SLC_ORDERED_KEYS : 0;
     return SLC_OK;
+}
+
+int slc_read_options(const char *path, slc_options *opts)
+{
+    if (!path || !opts)
+        return slc__fail(SLC_EINVAL, "slc_read_options: NULL %s",
+                         !path ? "path" : "options");
+    if (!host_supported())
+        return slc__fail(SLC_EINCOMPATIBLE,
+                         "host is not 64-bit little-endian with lock-free "
+                         "64-bit atomics");
+    for (int follows = 0;; follows++) {
+        int moved = 0;
+        int rc = read_options_once(path, opts, &moved);
+        if (!moved || follows == OPEN_FOLLOWS)
+            return rc;
+    }
 }

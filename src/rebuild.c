@@ -40,9 +40,6 @@
 #define ROLL_OPS SLC_MAX_SESSION_OPS
 #define TMP_INFIX ".tmp."
 #define TMP_HEX 16u
-/* slc_reopen: how often a path that moves on while it is opened is
- * followed again (each rebuild invalidates the file it replaces). */
-#define REOPEN_TRIES 8
 
 struct slc_rebuild {
     char *path, *tmp, *lock_path; /* lock_path NULL with SLC_NO_LOCK */
@@ -556,11 +553,7 @@ int slc_reopen(slc_cache *c)
     o.slot_capacity = 0; /* a rebuild may have changed it */
     o.flags = c->open_flags & ~(uint32_t)SLC_CAPACITY_AT_LEAST;
     slc_cache *n = NULL;
-    int rc = SLC_EINVALIDATED;
-    /* The file at the path can itself be replaced and invalidated while it
-     * is being opened: follow the path again. */
-    for (int i = 0; i < REOPEN_TRIES && rc == SLC_EINVALIDATED; i++)
-        rc = slc_open(c->path, &o, &n);
+    int rc = slc_open(c->path, &o, &n); /* follows a path replaced meanwhile */
     if (rc)
         return rc;
     if (n->dev == c->dev && n->ino == c->ino) {

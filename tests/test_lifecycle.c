@@ -3,6 +3,7 @@
  * one process. Cross-process readers during rebuilds and crash injection
  * are in test_proc_rebuild.c. */
 #include "core_helpers.h"
+#include "hook.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -530,6 +531,70 @@ static void rebuild_beyond_session_limit(void **state)
     assert_int_equal(slc_rebuild_close(NULL), SLC_OK);
 }
 
+/* ---- Opening a path that a rebuild replaces meanwhile -------------------- */
+
+/* One-shot: between finding the file and judging it, slc_open (or
+ * slc_read_options) sees a rebuild publish: the new file is renamed over
+ * the path, then the one just found is invalidated. */
+static const char *swap_from, *swap_to;
+static slc_cache *swap_old;
+static void swap_hook(const char *path)
+{
+    (void)path;
+    slc__test_open_hook = NULL;
+    assert_int_equal(rename(swap_from, swap_to), 0);
+    assert_int_equal(slc_invalidate(swap_old), SLC_OK);
+}
+
+static slc_cache *one_key(const char *path, uint64_t n, int64_t rev)
+{
+    slc_options o = cu_opts(KS, IS, 10, 1, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    slc_writer *w;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    assert_int_equal(cu_put(w, KS, IS, n, rev), SLC_OK);
+    assert_int_equal(slc_commit(w), SLC_OK);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    return c;
+}
+
+static void open_follows_replaced_path(void **state)
+{
+    fx *f = *state;
+    char *next = t_join(f->dir, "next.slc");
+    for (int reader = 0; reader < 2; reader++) {
+        slc_cache *old = one_key(f->path, 1, 1);
+        assert_int_equal(slc_close(one_key(next, 2, 2)), SLC_OK);
+        swap_from = next;
+        swap_to = f->path;
+        swap_old = old;
+        slc__test_open_hook = swap_hook;
+        slc_options o = cu_opts(KS, IS, 0, 1, 0);
+        if (reader == 0) {
+            slc_cache *c = NULL;
+            assert_int_equal(slc_open(f->path, &o, &c), SLC_OK);
+            cu_expect_get(c, KS, IS, 2, 2); /* the new file */
+            assert_int_equal(slc_close(c), SLC_OK);
+        } else {
+            slc_options got;
+            assert_int_equal(slc_read_options(f->path, &got), SLC_OK);
+            assert_int_equal(got.key_size, KS);
+        }
+        assert_null(slc__test_open_hook); /* the swap did happen */
+        assert_int_equal(slc_close(old), SLC_OK);
+        unlink(f->path);
+    }
+    /* An invalidated file still at the path is the path's verdict. */
+    slc_cache *old = one_key(f->path, 1, 1);
+    assert_int_equal(slc_invalidate(old), SLC_OK);
+    slc_options o = cu_opts(KS, IS, 0, 1, 0);
+    slc_cache *c = NULL;
+    assert_int_equal(slc_open(f->path, &o, &c), SLC_EINVALIDATED);
+    assert_int_equal(slc_close(old), SLC_OK);
+    free(next);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, cu_fx_setup, cu_fx_teardown)
@@ -546,6 +611,7 @@ int main(void)
         T(rebuild_excludes_sessions),
         T(rebuild_removes_stale),
         T(rebuild_beyond_session_limit),
+        T(open_follows_replaced_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,11 +167,7 @@ enum { FOR_READING = SLC_READ_ONLY, FOR_WRITING = 0 };
 static int open_or_report(args *a, uint32_t mode, slc_cache **c,
                           slc_options *o)
 {
-    /* A rebuild can rename a new file over the path and invalidate the
-     * one this open just found: open the path again (a few times). */
-    int rc = SLC_EINVALIDATED;
-    for (int i = 0; i < 8 && rc == SLC_EINVALIDATED; i++)
-        rc = slcu_open_existing(a->path, a->open_flags | mode, c, o);
+    int rc = slcu_open_existing(a->path, a->open_flags | mode, c, o);
     return rc ? report(a->path, rc) : 0;
 }
 
