@@ -62,6 +62,54 @@ static inline slc_options cu_opts(uint32_t key_size, uint32_t index_size,
 
 /* Key number n: big-endian in the leading bytes (so memcmp order is numeric
  * order for key_size >= 8), then a filler derived from n. */
+/* Open (or create) a cache that must open. */
+static inline slc_cache *cu_open(const char *path, uint32_t key_size,
+                                 uint32_t index_size, uint64_t cap,
+                                 uint32_t flags)
+{
+    slc_options o = cu_opts(key_size, index_size, cap, 1, flags);
+    slc_cache *c = NULL;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    assert_non_null(c);
+    return c;
+}
+
+static inline uint64_t cu_len(slc_cache *c)
+{
+    uint64_t n = UINT64_MAX;
+    assert_int_equal(slc_len(c, &n), SLC_OK);
+    return n;
+}
+
+/* Everything a full scan delivered (at most 256 entries). */
+typedef struct cu_seen {
+    size_t n, ks;
+    uint8_t key[256][SLC_MAX_KEY_SIZE];
+    int64_t rev[256];
+    uint64_t id[256];
+} cu_seen;
+
+static inline int cu_collect(const slc_entry *e, void *ctx)
+{
+    cu_seen *s = (cu_seen *)ctx;
+    assert_true(s->n < 256);
+    memcpy(s->key[s->n], e->key, s->ks);
+    s->rev[s->n] = e->revision;
+    s->id[s->n] = e->slot_id;
+    s->n++;
+    return 0;
+}
+
+/* The caller frees the result. */
+static inline cu_seen *cu_scan_all(slc_cache *c, size_t ks)
+{
+    cu_seen *s = (cu_seen *)calloc(1, sizeof *s);
+    assert_non_null(s);
+    s->ks = ks;
+    assert_int_equal(slc_scan(c, NULL, cu_collect, s), SLC_OK);
+    return s;
+}
+
 static inline void cu_key(uint8_t *k, uint32_t key_size, uint64_t n)
 {
     for (uint32_t i = 0; i < key_size; i++)

@@ -9,50 +9,6 @@
 
 enum { KS = 16, IS = 8 };
 
-static slc_cache *open_c(const char *path, uint64_t cap, uint32_t flags)
-{
-    slc_options o = cu_opts(KS, IS, cap, 1, flags);
-    slc_cache *c = NULL;
-    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
-    assert_non_null(c);
-    return c;
-}
-
-static uint64_t len_of(slc_cache *c)
-{
-    uint64_t n = UINT64_MAX;
-    assert_int_equal(slc_len(c, &n), SLC_OK);
-    return n;
-}
-
-/* Everything a scan delivered. */
-typedef struct seen {
-    size_t n;
-    uint8_t key[256][KS];
-    int64_t rev[256];
-    uint64_t id[256];
-    size_t ks;
-} seen;
-
-static int collect(const slc_entry *e, void *ctx)
-{
-    seen *s = ctx;
-    assert_true(s->n < 256);
-    memcpy(s->key[s->n], e->key, s->ks);
-    s->rev[s->n] = e->revision;
-    s->id[s->n] = e->slot_id;
-    s->n++;
-    return 0;
-}
-
-static seen *scan_all(slc_cache *c, size_t ks)
-{
-    seen *s = calloc(1, sizeof *s);
-    s->ks = ks;
-    assert_int_equal(slc_scan(c, NULL, collect, s), SLC_OK);
-    return s;
-}
-
 static int noop_visit(const slc_entry *e, void *ctx)
 {
     (void)e;
@@ -107,7 +63,7 @@ static void args_open(void **state)
 static void args_reads(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 10, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 10, 0);
     uint64_t v;
     uint8_t data[64];
     slc_stat st;
@@ -204,7 +160,7 @@ static void args_reads(void **state)
     assert_int_equal(slc_close(c), SLC_OK);
 
     char *po = t_join(f->dir, "ordered.slc");
-    c = open_c(po, 10, SLC_ORDERED_KEYS);
+    c = cu_open(po, KS, IS, 10, SLC_ORDERED_KEYS);
     uint8_t a[KS] = {1}, b[KS] = {2};
     assert_int_equal(slc_scan_range(c, a, KS, b, KS, NULL, NULL, NULL),
                      SLC_EINVAL);
@@ -232,7 +188,7 @@ static void args_reads(void **state)
 static void args_writer(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 10, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 10, 0);
     slc_writer *w = (slc_writer *)(uintptr_t)1;
     assert_int_equal(slc_begin_write(NULL, &w), SLC_EINVAL);
     assert_null(w);
@@ -271,7 +227,7 @@ static void args_writer(void **state)
     assert_int_equal(slc_get(c, k, KS, &rev, got, IS), SLC_OK);
     assert_int_equal(rev, 6);
     assert_memory_equal(got, ix, IS);
-    assert_int_equal(len_of(c), 1);
+    assert_int_equal(cu_len(c), 1);
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
@@ -298,7 +254,7 @@ static void args_index_size_0(void **state)
     assert_int_equal(rev, 2);
     assert_int_equal(slc_get(c, "cccc", 4, &rev, NULL, 0), SLC_NOTFOUND);
     assert_int_equal(slc_get(c, "aaaa", 4, &rev, junk, 1), SLC_EINVAL);
-    seen *s = scan_all(c, 4);
+    cu_seen *s = cu_scan_all(c, 4);
     assert_int_equal(s->n, 2);
     free(s);
     assert_int_equal(slc_close(c), SLC_OK);

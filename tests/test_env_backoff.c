@@ -112,20 +112,26 @@ static void odd_cache(fx *f, uint32_t flags, slc_cache **c)
     cu_set64(f->path, SLC__OFF_GENERATION, g + 1);
 }
 
-static void test_get_backoff_schedule(void **state)
+/* A get on an odd cache (locking off) under the fake clock, every
+ * `eintr_every`-th sleep interrupted (0: none): it ends SLC_EBUSY. */
+static void busy_get(fx *f, int eintr_every)
 {
-    fx *f = *state;
     slc_cache *c;
     odd_cache(f, SLC_NO_LOCK, &c);
     uint8_t k[KS];
     cu_key(k, KS, 1);
     int64_t rev;
-    fake_start(0);
+    fake_start(eintr_every);
     int rc = slc_get(c, k, KS, &rev, NULL, 0);
     fake.on = 0;
     assert_int_equal(rc, SLC_EBUSY);
-    expect_schedule();
     assert_int_equal(slc_close(c), SLC_OK);
+}
+
+static void test_get_backoff_schedule(void **state)
+{
+    busy_get(*state, 0);
+    expect_schedule();
 }
 
 /* slc_open with locking, the lock held elsewhere: the open's header read

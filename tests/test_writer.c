@@ -9,27 +9,11 @@
 
 enum { KS = 16, IS = 8 };
 
-static slc_cache *open_c(const char *path, uint64_t cap, uint32_t flags)
-{
-    slc_options o = cu_opts(KS, IS, cap, 1, flags);
-    slc_cache *c = NULL;
-    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
-    assert_non_null(c);
-    return c;
-}
-
 static uint64_t gen_of(slc_cache *c)
 {
     uint64_t g = 1;
     assert_int_equal(slc_generation(c, &g), SLC_OK);
     return g;
-}
-
-static uint64_t len_of(slc_cache *c)
-{
-    uint64_t n = UINT64_MAX;
-    assert_int_equal(slc_len(c, &n), SLC_OK);
-    return n;
 }
 
 static slc_stat stat_of(slc_cache *c)
@@ -39,40 +23,12 @@ static slc_stat stat_of(slc_cache *c)
     return st;
 }
 
-/* Everything a scan delivered. */
-typedef struct seen {
-    size_t n;
-    uint8_t key[256][KS];
-    int64_t rev[256];
-    uint64_t id[256];
-    size_t ks;
-} seen;
-
-static int collect(const slc_entry *e, void *ctx)
-{
-    seen *s = ctx;
-    assert_true(s->n < 256);
-    memcpy(s->key[s->n], e->key, s->ks);
-    s->rev[s->n] = e->revision;
-    s->id[s->n] = e->slot_id;
-    s->n++;
-    return 0;
-}
-
-static seen *scan_all(slc_cache *c, size_t ks)
-{
-    seen *s = calloc(1, sizeof *s);
-    s->ks = ks;
-    assert_int_equal(slc_scan(c, NULL, collect, s), SLC_OK);
-    return s;
-}
-
 /* Slot id of key n per a full scan; UINT64_MAX when not live. */
 static uint64_t slot_of(slc_cache *c, uint64_t n)
 {
     uint8_t k[KS];
     cu_key(k, KS, n);
-    seen *s = scan_all(c, KS);
+    cu_seen *s = cu_scan_all(c, KS);
     uint64_t id = UINT64_MAX;
     for (size_t i = 0; i < s->n; i++)
         if (memcmp(s->key[i], k, KS) == 0)
@@ -104,8 +60,8 @@ static void expect_ended(slc_writer *w)
 static void writer_lifecycle(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 4, 0);
-    slc_cache *c2 = open_c(f->path, 4, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 4, 0);
+    slc_cache *c2 = cu_open(f->path, KS, IS, 4, 0);
     slc_writer *w = NULL, *w2 = (slc_writer *)(uintptr_t)1;
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     /* One writer per file: same handle, another handle. */
@@ -125,7 +81,7 @@ static void writer_lifecycle(void **state)
     assert_int_equal(slc_close(c), SLC_OK);
 
     /* A failed commit ends the session too. */
-    c = open_c(f->path, 4, 0);
+    c = cu_open(f->path, KS, IS, 4, 0);
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     for (uint64_t i = 10; i < 14; i++)
         assert_int_equal(cu_put(w, KS, IS, i, 1), SLC_OK);
@@ -148,7 +104,7 @@ static void writer_lifecycle(void **state)
 static void delete_existed(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 10, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 10, 0);
     slc_writer *w;
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     assert_int_equal(cu_put(w, KS, IS, 1, 1), SLC_OK);
@@ -185,7 +141,7 @@ static void delete_existed(void **state)
     cu_expect_get(c, KS, IS, 2, 1);
     assert_int_equal(slc_commit(w), SLC_OK);
     assert_int_equal(slc_writer_close(w), SLC_OK);
-    assert_int_equal(len_of(c), 0);
+    assert_int_equal(cu_len(c), 0);
     for (uint64_t n = 1; n <= 4; n++)
         cu_expect_absent(c, KS, n);
     slc_stat st = stat_of(c);
@@ -197,7 +153,7 @@ static void delete_existed(void **state)
 static void coalescing(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 10, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 10, 0);
     slc_writer *w;
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     for (uint64_t n = 0; n < 4; n++)
@@ -261,7 +217,7 @@ static void coalescing(void **state)
 static void empty_commit_advances_generation(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 10, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 10, 0);
     assert_int_equal(gen_of(c), 0);
     char *before = t_read_file(f->path, NULL);
     for (uint64_t i = 1; i <= 3; i++) {
@@ -285,14 +241,14 @@ static void empty_commit_advances_generation(void **state)
     assert_int_equal(cu_put(w, KS, IS, 1, 1), SLC_OK);
     assert_int_equal(slc_writer_close(w), SLC_OK);
     assert_int_equal(gen_of(c), 6);
-    assert_int_equal(len_of(c), 0);
+    assert_int_equal(cu_len(c), 0);
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
 static void session_call_limit(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 10, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 10, 0);
     slc_writer *w;
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     uint8_t a[KS], b[KS], x[KS], ix[IS] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -321,7 +277,7 @@ static void session_call_limit(void **state)
     assert_int_equal(rev, SLC_MAX_SESSION_OPS / 2 - 1);
     assert_int_equal(slc_get(c, b, KS, &rev, NULL, 0), SLC_NOTFOUND);
     assert_int_equal(slc_get(c, x, KS, &rev, NULL, 0), SLC_NOTFOUND);
-    assert_int_equal(len_of(c), 1);
+    assert_int_equal(cu_len(c), 1);
     assert_int_equal(gen_of(c), 2);
     uint64_t uf = 0;
     assert_int_equal(slc_user_header(c, &uf, NULL), SLC_OK);
@@ -331,7 +287,7 @@ static void session_call_limit(void **state)
     assert_int_equal(slc_put(w, x, KS, 1, ix, IS), SLC_OK);
     assert_int_equal(slc_commit(w), SLC_OK);
     assert_int_equal(slc_writer_close(w), SLC_OK);
-    assert_int_equal(len_of(c), 2);
+    assert_int_equal(cu_len(c), 2);
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
@@ -340,7 +296,7 @@ static void session_call_limit(void **state)
 static void efull_publishes_nothing(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 4, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 4, 0);
     slc_writer *w;
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     for (uint64_t n = 0; n < 3; n++)
@@ -399,7 +355,7 @@ static void efull_publishes_nothing(void **state)
     assert_int_equal(cu_put(w, KS, IS, 1, 1), SLC_OK); /* deleted: insert */
     assert_int_equal(slc_commit(w), SLC_EFULL);
     assert_int_equal(slc_writer_close(w), SLC_OK);
-    assert_int_equal(len_of(c), 3);
+    assert_int_equal(cu_len(c), 3);
     assert_int_equal(slc_verify(c), SLC_OK);
     assert_int_equal(slc_close(c), SLC_OK);
 }
@@ -445,7 +401,7 @@ static void ordered_spec_example(void **state)
     assert_int_equal(gen_of(c), g);
     const char *ddd[] = {"+ddd"};
     assert_int_equal(session3(c, ddd, 1), SLC_OK);
-    seen *s = scan_all(c, 3);
+    cu_seen *s = cu_scan_all(c, 3);
     assert_int_equal(s->n, 2);
     assert_memory_equal(s->key[0], "ccc", 3);
     assert_int_equal(s->id[0], 1);
@@ -470,7 +426,7 @@ static void ordered_tail_rules(void **state)
     /* Even with nothing live. */
     const char *s3[] = {"-aaa", "-ccc"};
     assert_int_equal(session3(c, s3, 2), SLC_OK);
-    assert_int_equal(len_of(c), 0);
+    assert_int_equal(cu_len(c), 0);
     assert_int_equal(session3(c, below, 1), SLC_EOUTOFORDER);
     /* Equal to the (deleted) tail key is allowed. */
     const char *eq[] = {"+eee"};
@@ -485,7 +441,7 @@ static void ordered_tail_rules(void **state)
      * updates: no order check. */
     const char *upd[] = {"+eee", "-eef", "+eef"};
     assert_int_equal(session3(c, upd, 3), SLC_OK);
-    seen *s = scan_all(c, 3);
+    cu_seen *s = cu_scan_all(c, 3);
     static const char *want[] = {"eee", "eef", "fff", "ggg"};
     assert_int_equal(s->n, 4);
     for (size_t i = 0; i < 4; i++) {
@@ -522,8 +478,8 @@ static void efull_before_outoforder(void **state)
 static void user_header_staging(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 2, 0);
-    slc_cache *r = open_c(f->path, 2, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 2, 0);
+    slc_cache *r = cu_open(f->path, KS, IS, 2, 0);
     uint64_t uf = 1;
     uint8_t ud[64], zero[64] = {0}, d1[64], d2[64];
     memset(d1, 0xA1, 64);
@@ -622,7 +578,7 @@ static void delete_keys(slc_cache *c, uint64_t from, uint64_t to)
 static void rehash_clears_tombstones(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 64, 0); /* 128 buckets */
+    slc_cache *c = cu_open(f->path, KS, IS, 64, 0); /* 128 buckets */
     slc_writer *w;
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     for (uint64_t n = 0; n < 60; n++)
@@ -663,7 +619,7 @@ static void rehash_clears_tombstones(void **state)
     /* Rehashed in one session that also updates and inserts: 40 deletes
      * leave more than 32 tombstones even if the inserts reuse some. */
     char *p2 = t_join(f->dir, "one.slc");
-    c = open_c(p2, 64, 0);
+    c = cu_open(p2, KS, IS, 64, 0);
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     for (uint64_t n = 0; n < 50; n++)
         assert_int_equal(cu_put(w, KS, IS, n, (int64_t)n), SLC_OK);
@@ -704,8 +660,8 @@ static void rehash_clears_tombstones(void **state)
 static void reads_during_session(void **state)
 {
     fx *f = *state;
-    slc_cache *c = open_c(f->path, 10, 0);
-    slc_cache *r = open_c(f->path, 10, 0);
+    slc_cache *c = cu_open(f->path, KS, IS, 10, 0);
+    slc_cache *r = cu_open(f->path, KS, IS, 10, 0);
     slc_writer *w;
     assert_int_equal(slc_begin_write(c, &w), SLC_OK);
     for (uint64_t n = 0; n < 3; n++)
@@ -725,14 +681,14 @@ static void reads_during_session(void **state)
     for (int i = 0; i < 2; i++) {
         slc_cache *x = both[i];
         assert_int_equal(gen_of(x), 2);
-        assert_int_equal(len_of(x), 3);
+        assert_int_equal(cu_len(x), 3);
         cu_expect_get(x, KS, IS, 0, 1);
         cu_expect_get(x, KS, IS, 1, 1);
         cu_expect_absent(x, KS, 5);
         uint64_t uf;
         assert_int_equal(slc_user_header(x, &uf, NULL), SLC_OK);
         assert_int_equal(uf, 3);
-        seen *s = scan_all(x, KS);
+        cu_seen *s = cu_scan_all(x, KS);
         assert_int_equal(s->n, 3);
         free(s);
         assert_int_equal(stat_of(x).slot_highwater, 3);
@@ -743,7 +699,7 @@ static void reads_during_session(void **state)
     for (int i = 0; i < 2; i++) {
         slc_cache *x = both[i];
         assert_int_equal(gen_of(x), 4);
-        assert_int_equal(len_of(x), 3);
+        assert_int_equal(cu_len(x), 3);
         cu_expect_get(x, KS, IS, 0, 2);
         cu_expect_absent(x, KS, 1);
         cu_expect_get(x, KS, IS, 5, 1);
