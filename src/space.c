@@ -242,7 +242,8 @@ int slc__claim_commit(slc_cache *c, slc__claim *cl)
         return slc__fail(SLC_ENOMEM, "commit: page list allocation failed");
     }
     uint64_t p = page_size();
-    qsort(cl->pages, cl->n, sizeof *cl->pages, by_page);
+    if (cl->n > 1) /* qsort must not see the NULL of an empty list */
+        qsort(cl->pages, cl->n, sizeof *cl->pages, by_page);
     for (size_t i = 0, j; i < cl->n; i = j) { /* runs of adjacent pages */
         for (j = i + 1; j < cl->n && cl->pages[j] == cl->pages[j - 1] + 1; j++)
             ;
