@@ -479,6 +479,43 @@ static void hole_bucket_ext4_sync(void **state)
     insert_hole_bucket(SLC_WRITEBACK_SYNC);
 }
 
+/* A rebuild that gets its temporary file but no room for the bucket pages
+ * it stores through the mapping (bulk.c): 32 KiB are given back after the
+ * fill, enough for the temporary's header, not for 2 MiB of buckets. A
+ * clean SLC_ESYS/ENOSPC, no SIGBUS, the old file, no temporary left. */
+static void rebuild_bucket_pages(void **state)
+{
+    (void)state;
+    mnt *m = mount_fs("ext4");
+    char *path = t_join(m->mp, "cache.slc");
+    char *filler = t_join(m->mp, "filler");
+    scenario s = {path, 60000, 20, 400, 0, 0};
+    slc_options o = cu_opts(KS, IS, s.cap, 1, 0);
+    slc_cache *c = NULL;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    slc_writer *w = NULL;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    for (uint64_t n = 0; n < s.have; n++)
+        assert_int_equal(cu_put(w, KS, IS, n, 1), SLC_OK);
+    assert_int_equal(slc_commit(w), SLC_OK);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_generation(c, &s.gen), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
+    sync();
+    fill(filler);
+    struct stat st;
+    assert_int_equal(stat(filler, &st), 0);
+    assert_int_equal(truncate(filler, st.st_size - 32768), 0);
+    sync(); /* ext4 frees the blocks when the truncation commits */
+    in_child(child_rebuild_on_full, &s, "rebuild without room for buckets");
+    assert_int_equal(run("test \"$(ls -A '%s' | grep -c '\\.tmp\\.')\" = 0",
+                         m->mp),
+                     0);
+    free(path);
+    free(filler);
+    unmount_fs(m);
+}
+
 /* Creating a cache on a full filesystem: a clean error, and nothing left
  * in the directory but the lock file. */
 static void child_create_on_full(void *arg)
@@ -626,6 +663,7 @@ int main(void)
         cmocka_unit_test(full_tmpfs_sync),
         cmocka_unit_test(hole_bucket_ext4),
         cmocka_unit_test(hole_bucket_ext4_sync),
+        cmocka_unit_test(rebuild_bucket_pages),
         cmocka_unit_test(create_full_ext4),
         cmocka_unit_test(create_full_tmpfs),
         cmocka_unit_test(init_in_place_full_tmpfs),
