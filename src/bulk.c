@@ -5,12 +5,20 @@
  * table. Puts are gathered in batches of 16: their FNV-1a hashes are
  * computed side by side (one multiply chain per key, so the chains
  * overlap instead of waiting for each other), their home buckets
- * prefetched, then each goes, in order, straight to its bucket in a
- * private copy of the index, and its slot is appended to a buffer written
- * with pwrite. At the end the bucket pages
- * that hold anything are written (the file stays sparse), then the header.
- * Nothing is stored through the mapping, so a full disk is an ENOSPC from
- * pwrite, never a SIGBUS.
+ * prefetched, then each goes, in order, straight to its bucket in the
+ * file's own bucket section, and its slot is appended to a buffer written
+ * with pwrite. At the end the header is written.
+ *
+ * Disk space. The bucket section is built through the mapping (copying a
+ * private section into the file cost more than the whole index build), so
+ * before the first store to each 2 MiB of it those pages are allocated
+ * (fallocate, as a commit's claims) and faulted in with one call. A full
+ * disk is therefore an ENOSPC from that allocation or from pwrite, never a
+ * SIGBUS. The file stays sparse at that granularity.
+ *
+ * Writeback. Each run of slots written has its writeback started at once
+ * (sync_file_range), so the disk works while the puts go on and the
+ * publication's fsync waits mostly for the bucket section.
  *
  * The result is a valid SLC1 file with generation 2 (one commit). Slots are
  * in the order each key was first put; a session commit orders them by the
@@ -19,21 +27,25 @@
 #include "bulk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hook.h"
 #include "space.h"
 
 #define RING 16 /* puts hashed together, then placed (bucket prefetch) */
-#define BUF_BYTES (1u << 20)     /* slots written per pwrite */
+#define BUF_BYTES (1u << 20) /* slots written per pwrite */
+#define CHUNK_SHIFT 21       /* bucket pages are allocated 2 MiB at a time */
 
 struct slc__bulk {
     slc_cache *c;
-    uint64_t *bk; /* the bucket section, two words a bucket (mapped) */
-    size_t bk_bytes;
+    uint64_t *bk;      /* the bucket section, two words a bucket (mapped) */
+    uint64_t bk_off;   /* its file offset */
+    uint64_t *claimed; /* a bit per 2 MiB of the file: allocated on disk */
     uint32_t key_bytes, index_bytes;
     uint8_t *buf; /* slots [buf_first, hw) not yet written */
     size_t buf_slots;
@@ -55,11 +67,12 @@ int slc__bulk_begin(slc_cache *c, slc__bulk **out)
     b->key_bytes = slc__align8(c->key_size);
     b->index_bytes = slc__align8(c->index_size);
     b->buf_slots = BUF_BYTES / c->slot_size ? BUF_BYTES / c->slot_size : 1;
-    b->bk_bytes = (size_t)c->bucket_count * SLC__BUCKET_SIZE;
-    b->bk = slc__section_alloc(b->bk_bytes);
+    b->bk = (uint64_t *)(void *)c->buckets;
+    b->bk_off = (uint64_t)(c->buckets - c->map);
     b->buf = malloc(b->buf_slots * c->slot_size);
     b->ring_rec = calloc(RING, (size_t)b->key_bytes + b->index_bytes);
-    if (!b->bk || !b->buf || !b->ring_rec) {
+    b->claimed = calloc((c->map_len >> CHUNK_SHIFT) / 64 + 1, 8);
+    if (!b->buf || !b->ring_rec || !b->claimed) {
         slc__bulk_free(b);
         return slc__fail(SLC_ENOMEM, "rebuild fill buffers (%" PRIu64
                                      " buckets)",
@@ -73,9 +86,9 @@ void slc__bulk_free(slc__bulk *b)
 {
     if (!b)
         return;
-    slc__section_free(b->bk, b->bk_bytes);
     free(b->buf);
     free(b->ring_rec);
+    free(b->claimed);
     free(b);
 }
 
@@ -95,13 +108,21 @@ static int write_at(slc__bulk *b, const void *p, size_t n, uint64_t off)
     return slc__fail_sys("write rebuild data to", b->c->path);
 }
 
+/* The buffered slots, then their writeback started: only a hint, a
+ * writeback error comes back from the publication's fsync. */
 static int flush_slots(slc__bulk *b)
 {
     size_t n = (size_t)(b->hw - b->buf_first);
     if (!n)
         return SLC_OK;
-    int rc = write_at(b, b->buf, n * b->c->slot_size,
-                      slot_off(b->c, b->buf_first));
+    uint64_t off = slot_off(b->c, b->buf_first);
+    int rc = write_at(b, b->buf, n * b->c->slot_size, off);
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (!rc)
+        (void)sync_file_range(b->c->fd, (off_t)off,
+                              (off_t)(n * b->c->slot_size),
+                              SYNC_FILE_RANGE_WRITE);
+#endif
     b->buf_first = b->hw;
     return rc;
 }
@@ -142,6 +163,35 @@ static int update(slc__bulk *b, uint64_t id, int64_t rev, const uint8_t *iw)
               : write_at(b, iw, b->index_bytes, slot_off(c, id) + c->index_off);
 }
 
+/* Before the first store to 2 MiB of bucket pages: allocate them on disk,
+ * so that no store through the mapping can meet a full disk (SIGBUS), and
+ * fault them in with one call instead of one fault per page. */
+static int claim_chunk(slc__bulk *b, uint64_t ck)
+{
+    slc_cache *c = b->c;
+    uint64_t lo = ck << CHUNK_SHIFT, hi = lo + (1u << CHUNK_SHIFT);
+    if (lo < b->bk_off)
+        lo = b->bk_off;
+    if (hi > c->map_len)
+        hi = c->map_len;
+    slc__claim cl;
+    memset(&cl, 0, sizeof cl);
+    slc__claim_new(c, &cl, lo, hi - lo);
+    int rc = slc__claim_commit(c, &cl);
+    if (rc) {
+        b->failed = 1;
+        return rc;
+    }
+    b->claimed[ck / 64] |= UINT64_C(1) << (ck % 64);
+    SLC__HOOK("bulk_buckets_claimed");
+#ifdef MADV_POPULATE_WRITE
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    lo = lo / page * page;
+    (void)madvise(c->map + lo, (size_t)(hi - lo), MADV_POPULATE_WRITE);
+#endif
+    return SLC_OK;
+}
+
 static int place(slc__bulk *b, uint64_t h, int64_t rev, const uint8_t *rec)
 {
     const slc_cache *c = b->c;
@@ -161,6 +211,12 @@ static int place(slc__bulk *b, uint64_t h, int64_t rev, const uint8_t *rec)
     }
     if (b->hw - b->buf_first == b->buf_slots) {
         int rc = flush_slots(b);
+        if (rc)
+            return rc;
+    }
+    uint64_t ck = (b->bk_off + i * SLC__BUCKET_SIZE) >> CHUNK_SHIFT;
+    if (!(b->claimed[ck / 64] >> (ck % 64) & 1)) {
+        int rc = claim_chunk(b, ck);
         if (rc)
             return rc;
     }
@@ -218,42 +274,6 @@ int slc__bulk_put(slc__bulk *b, const void *key, int64_t revision,
     return b->ring_n == RING ? drain(b) : SLC_OK;
 }
 
-/* The bucket pages that hold anything, in runs of up to 1 MiB. */
-static int write_buckets(slc__bulk *b)
-{
-    const slc_cache *c = b->c;
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t lo = (uint64_t)(c->buckets - c->map);
-    uint64_t hi = lo + c->bucket_count * SLC__BUCKET_SIZE;
-    const uint8_t *sec = (const uint8_t *)b->bk;
-    uint64_t run = 0, run_end = 0; /* [run, run_end) to write */
-    for (uint64_t a = lo; a < hi;) {
-        uint64_t e = (a / page + 1) * page;
-        if (e > hi)
-            e = hi;
-        int any = 0;
-        for (uint64_t off = a; off < e && !any; off += 8) {
-            uint64_t w;
-            memcpy(&w, sec + (off - lo), 8);
-            any = w != 0;
-        }
-        if (any && run_end == a && run_end - run < BUF_BYTES) {
-            run_end = e;
-        } else if (any) {
-            if (run_end > run) {
-                int rc = write_at(b, sec + (run - lo), run_end - run, run);
-                if (rc)
-                    return rc;
-            }
-            run = a;
-            run_end = e;
-        }
-        a = e;
-    }
-    return run_end > run ? write_at(b, sec + (run - lo), run_end - run, run)
-                         : SLC_OK;
-}
-
 int slc__bulk_finish(slc__bulk *b, const uint64_t *user_flags,
                      const uint8_t *user_data)
 {
@@ -269,11 +289,8 @@ int slc__bulk_finish(slc__bulk *b, const uint64_t *user_flags,
     if (!rc)
         rc = flush_slots(b);
     SLC__HOOK("bulk_slots_written");
-    if (!rc)
-        rc = write_buckets(b);
     if (rc)
         return rc;
-    SLC__HOOK("bulk_buckets_written");
     uint8_t raw[SLC__HEADER_SIZE];
     memcpy(raw, c->map, SLC__HEADER_SIZE); /* private: no writer moves it */
     slc__header h;
