@@ -289,10 +289,9 @@ static void crash_every_step(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_int_equal(content_of(f->path), 2);
     /* The steps, in order. An unordered rebuild fills its temporary
-     * through the append path (bulk.c): bucket pages claimed as the puts
-     * reach them, the last slots, the header. */
+     * through the append path (bulk.c): slots, buckets, header. */
     static const char *const must[] = {
-        "rebuild_created", "bulk_buckets_claimed", "bulk_slots_written",
+        "rebuild_created", "bulk_slots_written", "bulk_buckets_written",
         "bulk_header_written", "rebuild_filled",
         "rebuild_synced", "rebuild_locked", "rebuild_renamed",
         "rebuild_dir_synced", "invalidate_odd", "invalidate_before_even",

@@ -1,9 +1,15 @@
 /* The append path of slc_rebuild_put on unordered files (src/bulk.c):
  * the last put of a key wins wherever its first put went (still in the
  * slot buffer, or already written to the file), the result verifies and
- * holds exactly what an ordinary session would, more keys than slots is
- * SLC_EFULL at publication, and argument errors leave the rebuild usable. */
+ * holds exactly what an ordinary session would, slots are in first-put
+ * order, keys whose probe crosses a 1 MiB partition of buckets or wraps
+ * around the table are found, puts past slot_capacity merge when their
+ * keys repeat, more distinct keys than slots is SLC_EFULL at publication,
+ * untouched buckets stay holes, and argument errors leave the rebuild
+ * usable. */
 #include "core_helpers.h"
+
+#include <sys/statfs.h>
 
 #define KS 16u
 #define IS 32u /* 64-byte slots: 16,384 of them fill the 1 MiB slot buffer */
@@ -89,6 +95,24 @@ static void session_put(void *ctx, uint64_t n, int64_t rev)
     assert_int_equal(cu_put(ctx, KS, IS, n, rev), SLC_OK);
 }
 
+static void expect_zero_slots(const char *path, const slc_stat *st,
+                              uint64_t from, uint64_t to)
+{
+    size_t len = (size_t)((to - from) * st->slot_size);
+    uint8_t *got = malloc(len), *zero = calloc(1, len);
+    assert_non_null(got);
+    assert_non_null(zero);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, got, len,
+                           (off_t)(SLC__HEADER_SIZE + from * st->slot_size)),
+                     (ssize_t)len);
+    close(fd);
+    assert_memory_equal(got, zero, len);
+    free(got);
+    free(zero);
+}
+
 static void last_put_wins(void **state)
 {
     fx *f = *state;
@@ -117,6 +141,9 @@ static void last_put_wins(void **state)
         cu_expect_get(c, KS, IS, n, n % 7 == 0 ? 2 : n % 1000 == 5 ? 3 : 1);
     cu_expect_absent(c, KS, 40000);
     assert_int_equal(slc_close(c), SLC_OK);
+    /* 45,754 puts took slots before the repeated keys were merged: the
+     * slots from the highwater on are zero again (SLC1 7). */
+    expect_zero_slots(f->path, &st, 40000, 50000);
 
     /* The same puts through one ordinary session: the same entries. */
     char *other = t_join(f->dir, "session.slc");
@@ -147,6 +174,161 @@ static void more_keys_than_slots(void **state)
     assert_int_equal(slc_rebuild_publish(r, 0), SLC_EFULL);
     assert_int_equal(slc_rebuild_close(r), SLC_OK);
     assert_false(cu_exists(f->path)); /* nothing was published */
+    /* The same with no key repeated. */
+    assert_int_equal(slc_rebuild_begin(f->path, &o, &r), SLC_OK);
+    for (uint64_t n = 0; n < 11; n++)
+        rebuild_put(r, n, 1);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_EFULL);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    assert_false(cu_exists(f->path));
+}
+
+/* Keys in slot order (a scan walks the slots). */
+static int key_of_slot(const slc_entry *e, void *ctx)
+{
+    t_buf *b = ctx;
+    char hex[2 * KS + 1];
+    t_hex_encode(e->key, KS, hex);
+    t_buf_printf(b, "%s\n", hex);
+    return 0;
+}
+
+static void expect_slot_order(const char *path, const uint64_t *first,
+                              size_t n)
+{
+    slc_options o = cu_opts(KS, IS, 0, 1, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    t_buf got = {0}, want = {0};
+    assert_int_equal(slc_scan(c, NULL, key_of_slot, &got), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t k[KS];
+        char hex[2 * KS + 1];
+        cu_key(k, KS, first[i]);
+        t_hex_encode(k, KS, hex);
+        t_buf_printf(&want, "%s\n", hex);
+    }
+    assert_string_equal(got.s, want.s);
+    t_buf_free(&got);
+    t_buf_free(&want);
+}
+
+static uint64_t home_of(uint64_t n, uint64_t buckets)
+{
+    uint8_t k[KS];
+    cu_key(k, KS, n);
+    return slc__fnv1a64(k, KS) & (buckets - 1);
+}
+
+/* 131,072 buckets are two partitions. Keys homed in the last bucket of
+ * the first (their probe runs into the second) and of the table (it
+ * wraps to bucket 0), 12 of each so the runs are long, every third put
+ * again, among 1,000 ordinary keys put before and after them. */
+static void partition_edges_and_wrap(void **state)
+{
+    fx *f = *state;
+    const uint64_t buckets = 131072;
+    uint64_t edge[24], ne = 0, na = 0, nb = 0;
+    for (uint64_t n = 1000; ne < 24 && n < 100000000; n++) {
+        uint64_t h = home_of(n, buckets);
+        if (h == buckets / 2 - 1 && na < 12)
+            edge[ne++] = n, na++;
+        else if (h == buckets - 1 && nb < 12)
+            edge[ne++] = n, nb++;
+    }
+    assert_int_equal(ne, 24);
+    slc_options o = cu_opts(KS, IS, 50000, 1, 0);
+    slc_rebuild *r;
+    assert_int_equal(slc_rebuild_begin(f->path, &o, &r), SLC_OK);
+    uint64_t order[1024];
+    size_t no = 0;
+    for (uint64_t n = 0; n < 500; n++)
+        rebuild_put(r, n, 1), order[no++] = n;
+    for (size_t i = 0; i < ne; i++)
+        rebuild_put(r, edge[i], 1), order[no++] = edge[i];
+    for (uint64_t n = 500; n < 1000; n++)
+        rebuild_put(r, n, 1), order[no++] = n;
+    for (size_t i = 0; i < ne; i += 3)
+        rebuild_put(r, edge[i], 2);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+
+    slc_options ro = cu_opts(KS, IS, 0, 1, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(f->path, &ro, &c), SLC_OK);
+    assert_int_equal(slc_verify(c), SLC_OK);
+    slc_stat st;
+    assert_int_equal(slc_stat_get(c, &st), SLC_OK);
+    assert_int_equal(st.bucket_count, buckets);
+    assert_int_equal(st.live_count, 1024);
+    assert_int_equal(st.slot_highwater, 1024);
+    for (uint64_t n = 0; n < 1000; n++)
+        cu_expect_get(c, KS, IS, n, 1);
+    for (size_t i = 0; i < ne; i++)
+        cu_expect_get(c, KS, IS, edge[i], i % 3 == 0 ? 2 : 1);
+    assert_int_equal(slc_close(c), SLC_OK);
+    expect_slot_order(f->path, order, no);
+}
+
+/* Every key put three times: 30 puts into 10 slots are 10 distinct keys,
+ * not SLC_EFULL; each key keeps its first slot and its last values. */
+static void puts_past_capacity_merge(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, 10, 1, 0);
+    slc_rebuild *r;
+    assert_int_equal(slc_rebuild_begin(f->path, &o, &r), SLC_OK);
+    for (int64_t rev = 1; rev <= 3; rev++)
+        for (uint64_t n = 0; n < 10; n++)
+            rebuild_put(r, 9 - n, rev);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    slc_options ro = cu_opts(KS, IS, 0, 1, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(f->path, &ro, &c), SLC_OK);
+    assert_int_equal(slc_verify(c), SLC_OK);
+    slc_stat st;
+    assert_int_equal(slc_stat_get(c, &st), SLC_OK);
+    assert_int_equal(st.live_count, 10);
+    assert_int_equal(st.slot_highwater, 10);
+    for (uint64_t n = 0; n < 10; n++)
+        cu_expect_get(c, KS, IS, n, 3);
+    assert_int_equal(slc_close(c), SLC_OK);
+    const uint64_t order[10] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+    expect_slot_order(f->path, order, 10);
+}
+
+/* Ten keys into a 32 MiB bucket section: only the partitions they reach
+ * are written, the rest stays holes (not on tmpfs, where creation
+ * allocates the whole section). */
+static void untouched_buckets_stay_holes(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, 1000000, 1, 0);
+    slc_rebuild *r;
+    assert_int_equal(slc_rebuild_begin(f->path, &o, &r), SLC_OK);
+    for (uint64_t n = 0; n < 10; n++)
+        rebuild_put(r, n, 1);
+    assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
+    assert_int_equal(slc_rebuild_close(r), SLC_OK);
+    struct statfs sf;
+    assert_int_equal(statfs(f->dir, &sf), 0);
+    if (sf.f_type == 0x01021994) { /* TMPFS_MAGIC */
+        print_message("skipped: tmpfs allocates the bucket section\n");
+        skip();
+    }
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    /* 96 MB of file; at most 10 partitions of 1 MiB and a slot page. */
+    assert_true((uint64_t)st.st_blocks * 512 <= UINT64_C(11) << 20);
+    slc_options ro = cu_opts(KS, IS, 0, 1, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(f->path, &ro, &c), SLC_OK);
+    assert_int_equal(slc_verify(c), SLC_OK);
+    for (uint64_t n = 0; n < 10; n++)
+        cu_expect_get(c, KS, IS, n, 1);
+    assert_int_equal(slc_close(c), SLC_OK);
 }
 
 static void argument_errors_keep_it_usable(void **state)
@@ -179,6 +361,12 @@ int main(void)
                                         cu_fx_teardown),
         cmocka_unit_test_setup_teardown(more_keys_than_slots, cu_fx_setup,
                                         cu_fx_teardown),
+        cmocka_unit_test_setup_teardown(partition_edges_and_wrap,
+                                        cu_fx_setup, cu_fx_teardown),
+        cmocka_unit_test_setup_teardown(puts_past_capacity_merge,
+                                        cu_fx_setup, cu_fx_teardown),
+        cmocka_unit_test_setup_teardown(untouched_buckets_stay_holes,
+                                        cu_fx_setup, cu_fx_teardown),
         cmocka_unit_test_setup_teardown(argument_errors_keep_it_usable,
                                         cu_fx_setup, cu_fx_teardown),
     };
