@@ -217,14 +217,18 @@ static void fsync_path(const char *path)
 /* W1rebuild: the same records into a fresh file through slc_rebuild_*
  * (issue 13): the append path of a private file, then the publication
  * (fsync of file and directory, rename). W1rebuildfill stops the clock
- * before slc_rebuild_publish, whose syncs tinycdb's W1 does not make;
- * the publication also writes the bucket section and the header. */
-static void w1_rebuild(ctx *x)
+ * before slc_rebuild_publish, whose syncs tinycdb's W1 does not make.
+ * W1rebuild keeps the W1 store's capacity (room for W2's inserts: 1.05 M
+ * slots, so 4 M buckets, four per record); W1rebuildfit sizes the file to
+ * its records (1 M slots, 2 M buckets), as cdb_make's file is. */
+static void w1_rebuild(ctx *x, uint64_t capacity, const char *fill_name,
+                       const char *name)
 {
     const bconf *c = x->c;
     brec *r = brecs_load(c->n);
     char *path = bpath(x->dir, "rebuild.slc");
     slc_options o = x->opts;
+    o.slot_capacity = capacity;
     /* Untimed: write back what W1 left dirty on the main store; on ext4 a
      * journal commit (the publication's fsync) would wait for it, and
      * tinycdb's W1durable runs in a process with no such backlog. */
@@ -240,17 +244,16 @@ static void w1_rebuild(ctx *x)
     check(slc_rebuild_publish(rb, 0), "slc_rebuild_publish");
     double t2 = bnow();
     slc_rebuild_close(rb);
-    bresult(SYS, "W1rebuildfill", "ops_per_s", (double)c->n / (t1 - t0),
-            "op/s", c->n);
-    bresult(SYS, "W1rebuild", "ops_per_s", (double)c->n / (t2 - t0), "op/s",
+    bresult(SYS, fill_name, "ops_per_s", (double)c->n / (t1 - t0), "op/s",
             c->n);
+    bresult(SYS, name, "ops_per_s", (double)c->n / (t2 - t0), "op/s", c->n);
     slc_cache *cache;
     o.slot_capacity = 0;
     check(slc_open(path, &o, &cache), "slc_open (rebuilt)");
     uint64_t live = 0;
     check(slc_len(cache, &live), "slc_len");
     if (live != c->n)
-        bdie("W1rebuild: live %llu", (unsigned long long)live);
+        bdie("%s: live %llu", name, (unsigned long long)live);
     slc_close(cache);
     unlink(path);
     char *lock = bpath(x->dir, "rebuild.slc.lock");
@@ -537,8 +540,10 @@ int main(int argc, char **argv)
     x.opts.flags = 0;
 
     w1(&x);
-    if (bconf_wants(&c, "W1rebuild"))
-        w1_rebuild(&x);
+    if (bconf_wants(&c, "W1rebuild")) {
+        w1_rebuild(&x, x.opts.slot_capacity, "W1rebuildfill", "W1rebuild");
+        w1_rebuild(&x, c.n, "W1rebuildfitfill", "W1rebuildfit");
+    }
     slc_options o = x.opts;
     o.slot_capacity = 0;
     check(slc_open(x.path, &o, &x.cache), "slc_open");
