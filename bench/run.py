@@ -29,7 +29,7 @@ ROWS = [
     ("W1", "ops_per_s", True, "bulk load, one session/txn (op/s)"),
     ("W1rebuild", "ops_per_s", True, "  rebuild of the same records, slc_rebuild_* incl. durable publish (op/s)"),
     ("W1durable", "ops_per_s", True, "  tinycdb: cdb_make + fsync, the durable peer of W1rebuild (op/s)"),
-    ("W1rebuildfill", "ops_per_s", True, "  rebuild puts only (header, fsync come in publish) (op/s)"),
+    ("W1rebuildfill", "ops_per_s", True, "  rebuild puts only (index, header, fsync come in publish) (op/s)"),
     ("W1rebuildfit", "ops_per_s", True, "  rebuild with capacity = records (2 buckets each, not W1's 4), durable (op/s)"),
     ("W1rebuildfitfill", "ops_per_s", True, "  its puts only (op/s)"),
     ("W1stage", "ns_per_op", False, "  W1 staging puts (ns/op)"),
