@@ -330,6 +330,23 @@ static void child_commit_after(void *arg)
     CHECK(slc_close(c) == SLC_OK);
 }
 
+/* The cache of a scenario: keys 0..have-1 with revision 1 in one commit;
+ * notes its generation. */
+static void load_scenario(scenario *s)
+{
+    slc_options o = cu_opts(KS, IS, s->cap, 1, s->flags);
+    slc_cache *c = NULL;
+    assert_int_equal(slc_open(s->path, &o, &c), SLC_OK);
+    slc_writer *w = NULL;
+    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
+    for (uint64_t n = 0; n < s->have; n++)
+        assert_int_equal(cu_put(w, KS, IS, n, 1), SLC_OK);
+    assert_int_equal(slc_commit(w), SLC_OK);
+    assert_int_equal(slc_writer_close(w), SLC_OK);
+    assert_int_equal(slc_generation(c, &s->gen), SLC_OK);
+    assert_int_equal(slc_close(c), SLC_OK);
+}
+
 static void fill_scenario(const char *kind, uint64_t cap, uint64_t have,
                           uint64_t extra, uint32_t flags)
 {
@@ -337,18 +354,7 @@ static void fill_scenario(const char *kind, uint64_t cap, uint64_t have,
     char *path = t_join(m->mp, "cache.slc");
     char *filler = t_join(m->mp, "filler");
     scenario s = {path, cap, have, extra, flags, 0};
-
-    slc_options o = cu_opts(KS, IS, cap, 1, flags);
-    slc_cache *c = NULL;
-    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
-    slc_writer *w = NULL;
-    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
-    for (uint64_t n = 0; n < have; n++)
-        assert_int_equal(cu_put(w, KS, IS, n, 1), SLC_OK);
-    assert_int_equal(slc_commit(w), SLC_OK);
-    assert_int_equal(slc_writer_close(w), SLC_OK);
-    assert_int_equal(slc_generation(c, &s.gen), SLC_OK);
-    assert_int_equal(slc_close(c), SLC_OK);
+    load_scenario(&s);
     /* Make what the first commit wrote hit the disk, then fill it. */
     sync();
     fill(filler);
@@ -449,16 +455,7 @@ static void insert_hole_bucket(uint32_t flags)
     char *path = t_join(m->mp, "cache.slc");
     char *filler = t_join(m->mp, "filler");
     scenario s = {path, 60000, 20, 1, flags, 0};
-    slc_options o = cu_opts(KS, IS, s.cap, 1, flags);
-    slc_cache *c = NULL;
-    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
-    slc_writer *w = NULL;
-    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
-    for (uint64_t n = 0; n < s.have; n++)
-        assert_int_equal(cu_put(w, KS, IS, n, 1), SLC_OK);
-    assert_int_equal(slc_commit(w), SLC_OK);
-    assert_int_equal(slc_writer_close(w), SLC_OK);
-    assert_int_equal(slc_close(c), SLC_OK);
+    load_scenario(&s);
     sync();
     fill(filler);
     in_child(child_insert_into_hole_bucket, &s, "insert into a hole bucket");
@@ -479,10 +476,11 @@ static void hole_bucket_ext4_sync(void **state)
     insert_hole_bucket(SLC_WRITEBACK_SYNC);
 }
 
-/* A rebuild that gets its temporary file but no room for the bucket pages
- * it stores through the mapping (bulk.c): 32 KiB are given back after the
- * fill, enough for the temporary's header, not for 2 MiB of buckets. A
- * clean SLC_ESYS/ENOSPC, no SIGBUS, the old file, no temporary left. */
+/* A rebuild that gets its temporary file and its slots but no room for its
+ * buckets: 32 KiB are given back after the fill, enough for the
+ * temporary's header and 400 slots, not for a 1 MiB partition of buckets
+ * (bulk.c writes them at publication). A clean SLC_ESYS/ENOSPC, no
+ * SIGBUS, the old file, no temporary left. */
 static void rebuild_bucket_pages(void **state)
 {
     (void)state;
@@ -490,17 +488,7 @@ static void rebuild_bucket_pages(void **state)
     char *path = t_join(m->mp, "cache.slc");
     char *filler = t_join(m->mp, "filler");
     scenario s = {path, 60000, 20, 400, 0, 0};
-    slc_options o = cu_opts(KS, IS, s.cap, 1, 0);
-    slc_cache *c = NULL;
-    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
-    slc_writer *w = NULL;
-    assert_int_equal(slc_begin_write(c, &w), SLC_OK);
-    for (uint64_t n = 0; n < s.have; n++)
-        assert_int_equal(cu_put(w, KS, IS, n, 1), SLC_OK);
-    assert_int_equal(slc_commit(w), SLC_OK);
-    assert_int_equal(slc_writer_close(w), SLC_OK);
-    assert_int_equal(slc_generation(c, &s.gen), SLC_OK);
-    assert_int_equal(slc_close(c), SLC_OK);
+    load_scenario(&s);
     sync();
     fill(filler);
     struct stat st;

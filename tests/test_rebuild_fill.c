@@ -95,6 +95,20 @@ static void session_put(void *ctx, uint64_t n, int64_t rev)
     assert_int_equal(cu_put(ctx, KS, IS, n, rev), SLC_OK);
 }
 
+/* Open the rebuilt file, check it verifies and holds live entries in as
+ * many slots; its stat in *st. */
+static slc_cache *open_rebuilt(const char *path, uint64_t live, slc_stat *st)
+{
+    slc_options o = cu_opts(KS, IS, 0, 1, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(path, &o, &c), SLC_OK);
+    assert_int_equal(slc_verify(c), SLC_OK);
+    assert_int_equal(slc_stat_get(c, st), SLC_OK);
+    assert_int_equal(st->live_count, live);
+    assert_int_equal(st->slot_highwater, live);
+    return c;
+}
+
 static void expect_zero_slots(const char *path, const slc_stat *st,
                               uint64_t from, uint64_t to)
 {
@@ -125,14 +139,8 @@ static void last_put_wins(void **state)
     assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
     assert_int_equal(slc_rebuild_close(r), SLC_OK);
 
-    slc_options ro = cu_opts(KS, IS, 0, 1, 0);
-    slc_cache *c;
-    assert_int_equal(slc_open(f->path, &ro, &c), SLC_OK);
-    assert_int_equal(slc_verify(c), SLC_OK);
     slc_stat st;
-    assert_int_equal(slc_stat_get(c, &st), SLC_OK);
-    assert_int_equal(st.live_count, 40000);
-    assert_int_equal(st.slot_highwater, 40000);
+    slc_cache *c = open_rebuilt(f->path, 40000, &st);
     assert_int_equal(st.generation, 2);
     uint64_t uf = 0;
     assert_int_equal(slc_user_header(c, &uf, NULL), SLC_OK);
@@ -254,15 +262,9 @@ static void partition_edges_and_wrap(void **state)
     assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
     assert_int_equal(slc_rebuild_close(r), SLC_OK);
 
-    slc_options ro = cu_opts(KS, IS, 0, 1, 0);
-    slc_cache *c;
-    assert_int_equal(slc_open(f->path, &ro, &c), SLC_OK);
-    assert_int_equal(slc_verify(c), SLC_OK);
     slc_stat st;
-    assert_int_equal(slc_stat_get(c, &st), SLC_OK);
+    slc_cache *c = open_rebuilt(f->path, 1024, &st);
     assert_int_equal(st.bucket_count, buckets);
-    assert_int_equal(st.live_count, 1024);
-    assert_int_equal(st.slot_highwater, 1024);
     for (uint64_t n = 0; n < 1000; n++)
         cu_expect_get(c, KS, IS, n, 1);
     for (size_t i = 0; i < ne; i++)
@@ -284,14 +286,8 @@ static void puts_past_capacity_merge(void **state)
             rebuild_put(r, 9 - n, rev);
     assert_int_equal(slc_rebuild_publish(r, 0), SLC_OK);
     assert_int_equal(slc_rebuild_close(r), SLC_OK);
-    slc_options ro = cu_opts(KS, IS, 0, 1, 0);
-    slc_cache *c;
-    assert_int_equal(slc_open(f->path, &ro, &c), SLC_OK);
-    assert_int_equal(slc_verify(c), SLC_OK);
     slc_stat st;
-    assert_int_equal(slc_stat_get(c, &st), SLC_OK);
-    assert_int_equal(st.live_count, 10);
-    assert_int_equal(st.slot_highwater, 10);
+    slc_cache *c = open_rebuilt(f->path, 10, &st);
     for (uint64_t n = 0; n < 10; n++)
         cu_expect_get(c, KS, IS, n, 3);
     assert_int_equal(slc_close(c), SLC_OK);
@@ -322,10 +318,8 @@ static void untouched_buckets_stay_holes(void **state)
     assert_int_equal(stat(f->path, &st), 0);
     /* 96 MB of file; at most 10 partitions of 1 MiB and a slot page. */
     assert_true((uint64_t)st.st_blocks * 512 <= UINT64_C(11) << 20);
-    slc_options ro = cu_opts(KS, IS, 0, 1, 0);
-    slc_cache *c;
-    assert_int_equal(slc_open(f->path, &ro, &c), SLC_OK);
-    assert_int_equal(slc_verify(c), SLC_OK);
+    slc_stat sst;
+    slc_cache *c = open_rebuilt(f->path, 10, &sst);
     for (uint64_t n = 0; n < 10; n++)
         cu_expect_get(c, KS, IS, n, 1);
     assert_int_equal(slc_close(c), SLC_OK);
