@@ -351,11 +351,11 @@ static int build_index(slc__bulk *b)
 
 /* ---- One key put twice: compaction -------------------------------------- */
 
-/* After the first build found duplicates: keep each key's first slot with
- * its last put's revision and index, move the kept slots down over the
- * dropped ones, zero the tail, renumber the partitions' entries. *live is
- * the number of distinct keys (SLC_EFULL when more than slot_capacity). */
-static int compact(slc__bulk *b, uint64_t *live)
+/* After the first build found duplicates (or more puts than slots): keep
+ * each key's first slot with its last put's revision and index, move the
+ * kept slots down over the dropped ones, zero the tail, renumber the
+ * partitions' entries. SLC_EFULL when more distinct keys than slots. */
+static int compact(slc__bulk *b)
 {
     const slc_cache *c = b->c;
     uint64_t n = b->hw;
@@ -384,7 +384,6 @@ static int compact(slc__bulk *b, uint64_t *live)
         last[r] = id;
         kept += r == id;
     }
-    *live = kept;
     if (kept > c->slot_capacity) {
         rc = slc__fail(SLC_EFULL,
                        "rebuild has more distinct keys (%" PRIu64
@@ -394,7 +393,6 @@ static int compact(slc__bulk *b, uint64_t *live)
     }
     /* Down the file in id order: a slot moves to a lower or equal id, and
      * the last put it takes its value from lies above it, not yet moved. */
-    b->buf_first = 0;
     uint64_t to = 0, flushed = 0;
     for (uint64_t id = 0; id < n && !rc; id++) {
         if (root[id] != id)
@@ -456,8 +454,7 @@ int slc__bulk_finish(slc__bulk *b, const uint64_t *user_flags,
     if (!rc)
         rc = build_index(b);
     if (!rc && (b->dups.n || b->hw > c->slot_capacity)) {
-        uint64_t live = 0;
-        rc = compact(b, &live);
+        rc = compact(b);
         SLC__HOOK("bulk_compacted");
         /* Renumbered, no duplicate left: the same buckets fill as in the
          * first build (a dropped put never took one), so it rewrites
