@@ -73,6 +73,7 @@ struct slc__bulk {
     unsigned part_shift;
     uint64_t *table; /* one partition's buckets, two words each */
     pairs dups;      /* (kept slot, dropped slot): one key put twice */
+    uint64_t placed; /* keys given a bucket by this build: distinct keys */
 };
 
 int slc__bulk_begin(slc_cache *c, slc__bulk **out)
@@ -282,6 +283,7 @@ static int insert(slc__bulk *b, uint64_t i, uint64_t h, uint64_t sp,
         if (t[2 * i + 1] == SLC__BUCKET_EMPTY) {
             t[2 * i] = h;
             t[2 * i + 1] = sp;
+            b->placed++;
             return 0;
         }
         if (t[2 * i] != h ||
@@ -297,9 +299,19 @@ static int insert(slc__bulk *b, uint64_t i, uint64_t h, uint64_t sp,
     return 1;
 }
 
+static int too_many_keys(const slc__bulk *b, uint64_t keys, int exact)
+{
+    return slc__fail(SLC_EFULL,
+                     "rebuild has more distinct keys (%" PRIu64 "%s) than "
+                     "its %" PRIu64 " slots",
+                     keys, exact ? "" : " or more", b->c->slot_capacity);
+}
+
 /* Insert every pair of from (carried from the partition before, so probed
  * from this one's first bucket when carry) into the table; those that run
- * past its end go to out. */
+ * past its end go to out. More keys placed than slots is SLC_EFULL at
+ * once: with puts past slot_capacity the table could otherwise fill up
+ * and a carry never end. */
 static int insert_all(slc__bulk *b, const pairs *from, int carry, pairs *out)
 {
     uint64_t mask = b->per - 1;
@@ -309,6 +321,8 @@ static int insert_all(slc__bulk *b, const pairs *from, int carry, pairs *out)
         uint64_t i = carry ? 0 : (h & b->c->bucket_mask) & mask;
         if (insert(b, i, h, sp, &rc) && !rc)
             rc = push(out, h, sp);
+        if (!rc && b->placed > b->c->slot_capacity)
+            rc = too_many_keys(b, b->placed, 0);
     }
     return rc;
 }
@@ -318,6 +332,7 @@ static int build_index(slc__bulk *b)
     const size_t bytes = b->per * SLC__BUCKET_SIZE;
     pairs carry = {0}, next = {0};
     int rc = SLC_OK;
+    b->placed = 0;
     for (size_t p = 0; p < b->nparts && !rc; p++) {
         if (!b->parts[p].n && !carry.n)
             continue; /* stays a hole */
@@ -385,10 +400,7 @@ static int compact(slc__bulk *b)
         kept += r == id;
     }
     if (kept > c->slot_capacity) {
-        rc = slc__fail(SLC_EFULL,
-                       "rebuild has more distinct keys (%" PRIu64
-                       ") than its %" PRIu64 " slots",
-                       kept, c->slot_capacity);
+        rc = too_many_keys(b, kept, 1);
         goto out;
     }
     /* Down the file in id order: a slot moves to a lower or equal id, and
