@@ -366,7 +366,7 @@ static int build_index(slc__bulk *b)
 
 /* ---- One key put twice: compaction -------------------------------------- */
 
-/* After the first build found duplicates (or more puts than slots): keep
+/* After the first build found duplicates: keep
  * each key's first slot with its last put's revision and index, move the
  * kept slots down over the dropped ones, zero the tail, renumber the
  * partitions' entries. SLC_EFULL when more distinct keys than slots. */
@@ -465,7 +465,8 @@ int slc__bulk_finish(slc__bulk *b, const uint64_t *user_flags,
     SLC__HOOK("bulk_slots_written");
     if (!rc)
         rc = build_index(b);
-    if (!rc && (b->dups.n || b->hw > c->slot_capacity)) {
+    /* More puts than slots and no key repeated: the build said SLC_EFULL. */
+    if (!rc && b->dups.n) {
         rc = compact(b);
         SLC__HOOK("bulk_compacted");
         /* Renumbered, no duplicate left: the same buckets fill as in the
