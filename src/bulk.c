@@ -366,10 +366,10 @@ static int build_index(slc__bulk *b)
 
 /* ---- One key put twice: compaction -------------------------------------- */
 
-/* After the first build found duplicates: keep
- * each key's first slot with its last put's revision and index, move the
- * kept slots down over the dropped ones, zero the tail, renumber the
- * partitions' entries. SLC_EFULL when more distinct keys than slots. */
+/* After the first build found duplicates: keep each key's first slot with
+ * its last put's revision and index, move the kept slots down over the
+ * dropped ones, zero the tail, renumber the partitions' entries.
+ * SLC_EFULL when more distinct keys than slots. */
 static int compact(slc__bulk *b)
 {
     const slc_cache *c = b->c;
