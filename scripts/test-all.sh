@@ -12,7 +12,7 @@ packages=(cmake make gcc g++ clang llvm libclang-rt-14-dev pkg-config
           libcmocka-dev:arm64)
 missing=()
 for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "ok installed" >/dev/null ||
         missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -21,7 +21,7 @@ if ((${#missing[@]})); then
     # The arm64 test stage needs arm64 cmocka (and so libc6:arm64) from
     # Debian's multiarch archive.
     if [[ " ${missing[*]} " == *":arm64 "* ]] &&
-        ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        ! dpkg --print-foreign-architectures | grep -x arm64 >/dev/null; then
         dpkg --add-architecture arm64
     fi
     apt-get update -qq

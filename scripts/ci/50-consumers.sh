@@ -77,10 +77,10 @@ pcver=$(pkg-config --modversion slotcache)
 [[ $pcver == "$version" ]] || fail "slotcache.pc says $pcver, header $version"
 mkdir -p "$work/pkgconfig"
 make -C "$work/pkgconfig" -f "$consumers/pkgconfig/Makefile" check
-readelf -d "$work/pkgconfig/roundtrip" | grep -q "libslotcache.so.$major" ||
+readelf -d "$work/pkgconfig/roundtrip" | grep "libslotcache.so.$major" >/dev/null ||
     fail "roundtrip is not linked against the shared library"
 if readelf -d "$work/pkgconfig/roundtrip-static" 2>/dev/null |
-    grep -q 'NEEDED'; then
+    grep 'NEEDED' >/dev/null; then
     fail "roundtrip-static is not fully static"
 fi
 
@@ -89,14 +89,14 @@ cmake -S "$consumers/find_package" -B "$work/find_package" \
     -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$work/find_package" -j "$jobs"
 for f in app_static libplugin.so; do
-    if readelf -d "$work/find_package/$f" | grep -q libslotcache; then
+    if readelf -d "$work/find_package/$f" | grep libslotcache >/dev/null; then
         fail "$f depends on libslotcache.so; expected the archive inside"
     fi
 done
-nm -D --defined-only "$work/find_package/libplugin.so" | grep -q ' slc_open$' ||
+nm -D --defined-only "$work/find_package/libplugin.so" | grep ' slc_open$' >/dev/null ||
     fail "libplugin.so does not re-export the archive's slc_* symbols"
 if nm -D --defined-only "$work/find_package/libplugin_hidden.so" |
-    grep -q ' slc_'; then
+    grep ' slc_' >/dev/null; then
     fail "--exclude-libs,ALL did not hide the archive's slc_* symbols"
 fi
 run_tests "$work/find_package"
@@ -112,7 +112,7 @@ cmake -S "$consumers/find_package" -B "$work/find_package-static" \
     -DCMAKE_PREFIX_PATH="$work/prefix-static" -DCMAKE_BUILD_TYPE=Release \
     -DSLC_EXPECT_SHARED=OFF >/dev/null
 cmake --build "$work/find_package-static" -j "$jobs"
-if readelf -d "$work/find_package-static/app" | grep -q libslotcache; then
+if readelf -d "$work/find_package-static/app" | grep libslotcache >/dev/null; then
     fail "static-only install: app depends on libslotcache.so"
 fi
 run_tests "$work/find_package-static"
@@ -131,7 +131,7 @@ run_tests "$work/subdirectory"
 cmake -S "$work/parent/vendored" -B "$work/subdirectory-shared" \
     -DVENDOR_MODE=subdirectory -DBUILD_SHARED_LIBS=ON >/dev/null
 cmake --build "$work/subdirectory-shared" -j "$jobs"
-readelf -d "$work/subdirectory-shared/app" | grep -q "libslotcache.so" ||
+readelf -d "$work/subdirectory-shared/app" | grep "libslotcache.so" >/dev/null ||
     fail "vendored with BUILD_SHARED_LIBS=ON: app is not linked to libslotcache.so"
 run_tests "$work/subdirectory-shared"
 cmake -S "$work/parent/vendored" -B "$work/fetchcontent" \

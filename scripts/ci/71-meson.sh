@@ -65,7 +65,7 @@ meson install -C "$work/meson" --quiet
 pc=$(find "$work/prefix" -name slotcache.pc)
 [[ -n $pc && -f $work/prefix/include/slotcache.h ]] || fail "incomplete install"
 PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --modversion slotcache |
-    grep -qx "$header_version" || fail "installed slotcache.pc has another version"
+    grep -x "$header_version" >/dev/null || fail "installed slotcache.pc has another version"
 
 # ---- As a subproject ---------------------------------------------------------
 consumer=$work/consumer

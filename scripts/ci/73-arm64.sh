@@ -24,7 +24,7 @@ PKG_CONFIG_LIBDIR=$arm_pc cmake -S "$root" -B "$work/build" \
 cmake --build "$work/build" -j "$jobs"
 
 for f in libslotcache.a tools/slc tests/test_api; do
-    readelf -h "$work/build/$f" | grep -q 'Machine:.*AArch64' ||
+    readelf -h "$work/build/$f" | grep 'Machine:.*AArch64' >/dev/null ||
         fail "$f is not an AArch64 binary"
 done
 
