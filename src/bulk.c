@@ -139,7 +139,7 @@ static int push(pairs *v, uint64_t a, uint64_t z)
 
 static uint64_t slot_off(const slc_cache *c, uint64_t id)
 {
-    return (uint64_t)(c->slots - c->map) + id * c->slot_size;
+    return (uint64_t)(slc__slot(c, id) - c->map);
 }
 
 /* pwrite all of it; never past RLIMIT_FSIZE (that would raise SIGXFSZ). */
@@ -211,7 +211,7 @@ static const uint8_t *slot_at(const slc__bulk *b, uint64_t id)
         return b->spill + (id - c->slot_capacity) * c->slot_size;
     /* Read through the mapping: these pages were written, and nobody
      * else writes this file. */
-    return c->map + slot_off(c, id);
+    return slc__slot(c, id);
 }
 
 static int drain(slc__bulk *b)
