@@ -126,10 +126,13 @@ static int read_header(int fd, const char *path, const char *lock_path,
     int stable = 0;
     if (rc == SLC_OK) {
         slc__seqread r;
-        for (int ok = slc__read_begin(&r, map + SLC__OFF_GENERATION);
-             ok && !stable; ok = slc__read_next(&r)) {
+        for (int ok = slc__read_begin(&r, map + SLC__OFF_GENERATION); ok;
+             ok = slc__read_next(&r)) {
             copy_header(map, raw);
-            stable = !slc__read_retry(&r);
+            if (!slc__read_retry(&r)) {
+                stable = 1;
+                break; /* before the loop's step, which would back off */
+            }
         }
     }
     if (rc == SLC_OK && !stable)

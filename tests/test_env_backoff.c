@@ -184,6 +184,28 @@ static void test_backoff_resumes_after_eintr(void **state)
     assert_int_equal(slc_close(c), SLC_OK);
 }
 
+/* Nobody writing: opening the file and reading it never sleeps (a stable
+ * first attempt ends the seqlock loop). */
+static void test_quiet_open_never_sleeps(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, CAP, 0, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(f->path, &o, &c), SLC_OK); /* creates */
+    assert_int_equal(slc_close(c), SLC_OK);
+    fake_start(0);
+    assert_int_equal(slc_open(f->path, &o, &c), SLC_OK);
+    uint8_t k[KS];
+    cu_key(k, KS, 1);
+    int64_t rev;
+    assert_int_equal(slc_get(c, k, KS, &rev, NULL, 0), SLC_NOTFOUND);
+    slc_options got;
+    assert_int_equal(slc_read_options(f->path, &got), SLC_OK);
+    fake.on = 0;
+    assert_int_equal(fake.calls, 0);
+    assert_int_equal(slc_close(c), SLC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +213,7 @@ int main(void)
         T(test_get_backoff_schedule),
         T(test_open_backoff_schedule_lock_held),
         T(test_backoff_resumes_after_eintr),
+        T(test_quiet_open_never_sleeps),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
