@@ -493,8 +493,7 @@ int slc__bulk_finish(slc__bulk *b, const uint64_t *user_flags,
         h.user_flags = *user_flags;
     if (user_data)
         memcpy(h.user_data, user_data, SLC_USER_DATA_SIZE);
-    slc__header_encode(&h, raw);
-    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
+    slc__header_seal(&h, raw);
     rc = write_at(b, raw, sizeof raw, 0);
     SLC__HOOK("bulk_header_written");
     return rc;

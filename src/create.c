@@ -37,8 +37,7 @@ static void new_header(const slc__layout *l, const slc_options *o,
     h.bucket_count = l->bucket_count;
     h.slots_offset = l->slots_offset;
     h.buckets_offset = l->buckets_offset;
-    slc__header_encode(&h, raw);
-    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
+    slc__header_seal(&h, raw);
 }
 
 /* A file of `size` bytes must fit RLIMIT_FSIZE, checked before anything

@@ -178,11 +178,16 @@ uint32_t slc__crc32c_portable(const void *data, size_t len)
     return crc32c_soft(0xFFFFFFFFu, (const uint8_t *)data, len) ^ 0xFFFFFFFFu;
 }
 
+void slc__header_seal(const slc__header *h, uint8_t b[SLC__HEADER_SIZE])
+{
+    slc__header_encode(h, b);
+    slc__put_le32(b + SLC__OFF_HEADER_CRC, slc__header_crc(b));
+}
+
 void slc__header_store(uint8_t *map, const slc__header *h)
 {
     uint8_t raw[SLC__HEADER_SIZE];
-    slc__header_encode(h, raw);
-    slc__put_le32(raw + SLC__OFF_HEADER_CRC, slc__header_crc(raw));
+    slc__header_seal(h, raw);
     for (unsigned off = 0; off < SLC__HEADER_SIZE; off += 8)
         if (off != SLC__OFF_GENERATION)
             slc__st(map + off, slc__le64(raw + off));

@@ -97,6 +97,10 @@ SLC__HIDDEN void slc__header_encode(const slc__header *h,
 /* CRC-32C of a header image with generation and header_crc32c read as 0. */
 SLC__HIDDEN uint32_t slc__header_crc(const uint8_t b[SLC__HEADER_SIZE]);
 
+/* Encode h with its header_crc32c computed: the image a writer stores. */
+SLC__HIDDEN void slc__header_seal(const slc__header *h,
+                                  uint8_t b[SLC__HEADER_SIZE]);
+
 /* Store every header word of h but the generation into the mapped header
  * at map, with a fresh CRC, as relaxed atomic word stores (readers may be
  * copying it). Writer side only: the caller holds the odd generation. */
