@@ -32,8 +32,7 @@ SLC__HIDDEN void slc__lock_drop(int fd);
 
 /* SLC1 10.6, the verdict on a generation read while the caller holds the
  * writer locks (so nobody can be publishing): odd means a writer crashed
- * mid-commit, SLC_ECORRUPT naming `path`; even is SLC_OK. (writer.c has
- * its own copy, with the wording "lock held", for its own lock.) */
+ * mid-commit, SLC_ECORRUPT naming `path`; even is SLC_OK. */
 SLC__HIDDEN int slc__crashed_writer(uint64_t generation, const char *path);
 
 /* Unlock and close; errno is preserved. fd < 0 is a no-op. */

@@ -236,8 +236,7 @@ static int recheck_locked(int fd, const char *path, const char *lock_path,
     if (rc)
         return rc;
     uint8_t raw[SLC__HEADER_SIZE];
-    if (!rc)
-        rc = stat_fd(fd, path, st);
+    rc = stat_fd(fd, path, st);
     if (!rc && pread(fd, raw, sizeof raw, 0) != (ssize_t)sizeof raw)
         rc = slc__fail_sys("read header of", path);
     if (!rc) {
