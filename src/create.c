@@ -55,30 +55,55 @@ static int check_fsize_limit(uint64_t size, const char *path)
                      path, size, limit, strerror(EFBIG));
 }
 
+int slc__split_path(const char *path, char **dir, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!slash)
+        *dir = slc__concat(".", "");
+    else if (slash == path)
+        *dir = slc__concat("/", "");
+    else {
+        *dir = malloc((size_t)(slash - path) + 1);
+        if (*dir) {
+            memcpy(*dir, path, (size_t)(slash - path));
+            (*dir)[slash - path] = '\0';
+        }
+    }
+    return *dir ? SLC_OK : slc__fail(SLC_ENOMEM, "path allocation failed");
+}
+
+int slc__fsync_dir(const char *dir)
+{
+    int fd, r;
+    do
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return slc__fail_sys("open directory", dir);
+    do
+        r = fsync(fd);
+    while (r < 0 && errno == EINTR);
+    /* EINVAL: a filesystem that cannot sync directories; nothing to do. */
+    int rc = r < 0 && errno != EINVAL ? slc__fail_sys("fsync directory", dir)
+                                      : SLC_OK;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 /* Make a rename in the directory of `path` durable (Sync mode): without
  * it, a power loss can undo the rename although the file was synced. */
 static int sync_parent_dir(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
-    char *dir = malloc(n + 1);
-    if (!dir)
-        return slc__fail(SLC_ENOMEM, "directory path allocation failed");
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = '\0';
-    int rc = SLC_OK, fd;
-    do
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    /* EINVAL: a filesystem that cannot sync directories; nothing to do. */
-    if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
-        rc = slc__fail_sys("sync the directory of", path);
-    if (fd >= 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
+    char *dir;
+    const char *base;
+    int rc = slc__split_path(path, &dir, &base);
+    if (rc == SLC_OK) {
+        rc = slc__fsync_dir(dir);
+        free(dir);
     }
-    free(dir);
     return rc;
 }
 
@@ -111,7 +136,7 @@ static int format_fd(int fd, const slc__layout *l, const slc_options *o,
     return SLC_OK;
 }
 
-void slc__temp_suffix(char out[17])
+static void temp_suffix(char out[17])
 {
     uint64_t v = 0;
 #if defined(__linux__)
@@ -132,6 +157,27 @@ void slc__temp_suffix(char out[17])
     snprintf(out, 17, "%016" PRIx64, v);
 }
 
+int slc__open_temp(const char *path, mode_t mode, char **tmp_out)
+{
+    size_t len = strlen(path) + sizeof SLC__TEMP_INFIX + 16;
+    char *tmp = malloc(len);
+    *tmp_out = tmp;
+    if (!tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int fd = -1;
+    for (int tries = 0; tries < 64 && fd < 0; tries++) {
+        char sfx[17];
+        temp_suffix(sfx);
+        snprintf(tmp, len, "%s%s%s", path, SLC__TEMP_INFIX, sfx);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0 && errno != EEXIST && errno != EINTR)
+            break;
+    }
+    return fd;
+}
+
 int slc__create_file(const char *path, const slc__layout *l,
                      const slc_options *o, int *fd_out)
 {
@@ -139,21 +185,11 @@ int slc__create_file(const char *path, const slc__layout *l,
     int rc = check_fsize_limit(l->file_size, path);
     if (rc)
         return rc;
-    size_t len = strlen(path) + sizeof ".tmp." + 16;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return slc__fail(SLC_ENOMEM, "temporary path allocation failed");
-    int fd = -1;
-    for (int tries = 0; tries < 64 && fd < 0; tries++) {
-        char sfx[17];
-        slc__temp_suffix(sfx);
-        snprintf(tmp, len, "%s.tmp.%s", path, sfx);
-        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST && errno != EINTR)
-            break;
-    }
+    char *tmp;
+    int fd = slc__open_temp(path, 0600, &tmp);
     if (fd < 0) {
-        rc = slc__fail_sys("create temporary file", tmp);
+        rc = tmp ? slc__fail_sys("create temporary file", tmp)
+                 : slc__fail(SLC_ENOMEM, "temporary path allocation failed");
         free(tmp);
         return rc;
     }

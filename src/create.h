@@ -2,6 +2,8 @@
 #ifndef SLC_CREATE_H
 #define SLC_CREATE_H
 
+#include <sys/types.h>
+
 #include "cache.h"
 #include "sizing.h"
 
@@ -19,9 +21,22 @@ SLC__HIDDEN int slc__create_file(const char *path, const slc__layout *l,
 SLC__HIDDEN int slc__init_in_place(int fd, const char *path,
                                    const slc__layout *l, const slc_options *o);
 
-/* 16 lowercase hex digits of randomness for a temporary name ("<path>.tmp."
- * + these), NUL-terminated. */
-SLC__HIDDEN void slc__temp_suffix(char out[17]);
+/* Temporaries are "<path>" SLC__TEMP_INFIX "<16 lowercase hex digits>". */
+#define SLC__TEMP_INFIX ".tmp."
+#define SLC__TEMP_HEX 16u
+
+/* Create a new temporary beside path (O_EXCL, a fresh random name each of
+ * up to 64 tries) with `mode`. The descriptor, or -1 with errno; *tmp_out
+ * is the malloc'd name (NULL when out of memory), for the caller to free. */
+SLC__HIDDEN int slc__open_temp(const char *path, mode_t mode, char **tmp_out);
+
+/* Split path into directory (malloc'd; "." when none) and base name. */
+SLC__HIDDEN int slc__split_path(const char *path, char **dir,
+                                const char **base);
+
+/* fsync a directory (EINTR resumed); a filesystem that cannot sync
+ * directories (EINVAL) is SLC_OK. */
+SLC__HIDDEN int slc__fsync_dir(const char *dir);
 
 /* a followed by b in a new malloc'd string; NULL when out of memory. */
 SLC__HIDDEN char *slc__concat(const char *a, const char *b);

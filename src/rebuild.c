@@ -38,8 +38,6 @@
 /* Puts per session: the limit itself, so a rebuild commits as rarely as an
  * ordinary writer may. */
 #define ROLL_OPS SLC_MAX_SESSION_OPS
-#define TMP_INFIX ".tmp."
-#define TMP_HEX 16u
 
 struct slc_rebuild {
     char *path, *tmp, *lock_path; /* lock_path NULL with SLC_NO_LOCK */
@@ -85,35 +83,16 @@ static int live_lock(int fd, int wait)
 /* Is `name` "<base>.tmp.<16 lowercase hex>"? */
 static int is_temp_name(const char *name, const char *base)
 {
-    size_t lb = strlen(base), li = sizeof TMP_INFIX - 1;
-    if (strncmp(name, base, lb) || strncmp(name + lb, TMP_INFIX, li))
+    size_t lb = strlen(base), li = sizeof SLC__TEMP_INFIX - 1;
+    if (strncmp(name, base, lb) || strncmp(name + lb, SLC__TEMP_INFIX, li))
         return 0;
     const char *h = name + lb + li;
-    if (strlen(h) != TMP_HEX)
+    if (strlen(h) != SLC__TEMP_HEX)
         return 0;
     for (; *h; h++)
         if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
             return 0;
     return 1;
-}
-
-/* Split path into directory (malloc'd; "." when none) and base name. */
-static int split_path(const char *path, char **dir, const char **base)
-{
-    const char *slash = strrchr(path, '/');
-    *base = slash ? slash + 1 : path;
-    if (!slash)
-        *dir = slc__concat(".", "");
-    else if (slash == path)
-        *dir = slc__concat("/", "");
-    else {
-        *dir = malloc((size_t)(slash - path) + 1);
-        if (*dir) {
-            memcpy(*dir, path, (size_t)(slash - path));
-            (*dir)[slash - path] = '\0';
-        }
-    }
-    return *dir ? SLC_OK : slc__fail(SLC_ENOMEM, "path allocation failed");
 }
 
 /* Remove the temporaries of crashed rebuilds: every "<path>.tmp.<hex>"
@@ -148,47 +127,20 @@ static void remove_stale(const char *path, const char *dir, const char *base)
     (void)path;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-    if (fd < 0)
-        return slc__fail_sys("open directory", dir);
-    int r;
-    do
-        r = fsync(fd);
-    while (r < 0 && errno == EINTR);
-    int rc = r < 0 && errno != EINVAL ? slc__fail_sys("fsync directory", dir)
-                                      : SLC_OK;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 /* ---- Begin -------------------------------------------------------------- */
 
 /* Create and lock the temporary; its mode (and, best effort, owner) follow
  * the file it will replace, so readers keep their access. */
 static int make_temp(slc_rebuild *r)
 {
-    size_t len = strlen(r->path) + sizeof TMP_INFIX + TMP_HEX;
-    r->tmp = malloc(len);
-    if (!r->tmp)
-        return slc__fail(SLC_ENOMEM, "temporary path allocation failed");
     struct stat old;
     int have_old = stat(r->path, &old) == 0 && S_ISREG(old.st_mode);
-    int fd = -1;
-    for (int tries = 0; tries < 64 && fd < 0; tries++) {
-        char hex[TMP_HEX + 1];
-        slc__temp_suffix(hex);
-        snprintf(r->tmp, len, "%s%s%s", r->path, TMP_INFIX, hex);
-        fd = open(r->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-                  have_old ? old.st_mode & 0777 : 0644);
-        if (fd < 0 && errno != EEXIST && errno != EINTR)
-            break;
-    }
+    int fd = slc__open_temp(r->path, have_old ? old.st_mode & 0777 : 0644,
+                            &r->tmp);
     if (fd < 0) {
-        int rc = slc__fail_sys("create rebuild temporary", r->tmp);
+        int rc = r->tmp ? slc__fail_sys("create rebuild temporary", r->tmp)
+                        : slc__fail(SLC_ENOMEM,
+                                    "temporary path allocation failed");
         free(r->tmp);
         r->tmp = NULL;
         return rc;
@@ -272,7 +224,7 @@ static void clean_stale(const slc_rebuild *r)
 {
     char *dir;
     const char *base;
-    if (split_path(r->path, &dir, &base))
+    if (slc__split_path(r->path, &dir, &base))
         return;
     int lock_fd = -1;
     if (!r->lock_path)
@@ -468,7 +420,7 @@ static int replace(slc_rebuild *r, const char *dir)
     r->published = 1;
     SLC__HOOK("rebuild_renamed");
     /* Published whatever the sync says: like a commit's msync failure. */
-    int rc = fsync_dir(dir);
+    int rc = slc__fsync_dir(dir);
     if (rc) {
         char why[512];
         snprintf(why, sizeof why, "%s", slc_errdetail());
@@ -504,12 +456,12 @@ int slc_rebuild_publish(slc_rebuild *r, uint32_t timeout_ms)
     /* Durable before it can be seen: data, then the directory entry. */
     char *dir;
     const char *base;
-    if ((rc = split_path(r->path, &dir, &base)))
+    if ((rc = slc__split_path(r->path, &dir, &base)))
         return rc;
     if (msync(r->c->map, r->c->map_len, MS_SYNC) < 0 || fsync(r->c->fd) < 0)
         rc = slc__fail_sys("sync rebuild temporary", r->tmp);
     if (!rc)
-        rc = fsync_dir(dir);
+        rc = slc__fsync_dir(dir);
     SLC__HOOK("rebuild_synced");
     int lock_fd = -1;
     if (!rc && r->lock_path &&
