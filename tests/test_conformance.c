@@ -424,8 +424,10 @@ static int check_gets(const char *group, const char *name)
                 t_hex_encode(ix + i * is, is, ih);
             t_buf_printf(&many, "get %s: hit %lld %s\n", kh,
                          (long long)revs[i], is ? ih : "-");
-        } else {
+        } else if (res[i] == SLC_NOTFOUND) {
             t_buf_printf(&many, "get %s: miss\n", kh);
+        } else {
+            t_buf_printf(&many, "get %s: %s\n", kh, t_errclass(res[i]));
         }
     }
     if (strcmp(got.s, want) != 0)
