@@ -118,12 +118,7 @@ static void expect_zero_slots(const char *path, const slc_stat *st,
     uint8_t *got = malloc(len), *zero = calloc(1, len);
     assert_non_null(got);
     assert_non_null(zero);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, got, len,
-                           (off_t)(SLC__HEADER_SIZE + from * st->slot_size)),
-                     (ssize_t)len);
-    close(fd);
+    cu_pread(path, SLC__HEADER_SIZE + from * st->slot_size, got, len);
     assert_memory_equal(got, zero, len);
     free(got);
     free(zero);
