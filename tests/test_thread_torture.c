@@ -45,6 +45,7 @@ typedef struct ctx {
     int failed;
     char err[READERS + 1][300];
     uint64_t ok_reads[READERS], distinct[READERS];
+    uint64_t ok_scans[READERS], ok_headers[READERS];
 } ctx;
 
 static uint64_t word_of(uint64_t v, unsigned i)
@@ -116,13 +117,14 @@ typedef struct reader_arg {
 
 /* Scan visitor: the one entry must be consistent. */
 typedef struct scan_check {
-    uint64_t bad_rev, bad_word;
+    uint64_t bad_rev, bad_word, seen;
     int bad;
 } scan_check;
 
 static int check_entry(const slc_entry *e, void *arg)
 {
     scan_check *s = arg;
+    s->seen++;
     for (unsigned i = 0; i < INDEX_WORDS; i++) {
         uint64_t w;
         memcpy(&w, e->index + 8 * i, 8);
@@ -176,12 +178,13 @@ static void *reader_main(void *arg)
                     return NULL;
                 }
             }
+            x->ok_headers[me]++;
         } else if (rc != SLC_OK && rc != SLC_EBUSY) {
             fail_rc(x, me, "slc_user_header", rc);
             return NULL;
         }
         if ((++n & 7) == 0) {
-            scan_check s = {0, 0, 0};
+            scan_check s = {0, 0, 0, 0};
             rc = slc_scan(x->c, NULL, check_entry, &s);
             if (rc == SLC_OK && s.bad) {
                 fail_in(x, me, "slc_scan: torn entry, revision %llu, index "
@@ -193,6 +196,8 @@ static void *reader_main(void *arg)
                 fail_rc(x, me, "slc_scan", rc);
                 return NULL;
             }
+            if (rc == SLC_OK && s.seen)
+                x->ok_scans[me]++;
         }
     }
     return NULL;
@@ -225,20 +230,29 @@ static void torture(void **state)
     for (int i = 0; i < READERS; i++)
         pthread_join(rt[i], NULL);
 
-    uint64_t reads = 0, distinct = 0;
+    uint64_t reads = 0, distinct = 0, scans = 0, headers = 0;
     for (int i = 0; i < READERS; i++) {
         reads += x.ok_reads[i];
         distinct += x.distinct[i];
+        scans += x.ok_scans[i];
+        headers += x.ok_headers[i];
     }
     printf("torture: %llu commits, %llu consistent reads of %llu distinct "
-           "values\n",
+           "values, %llu scans, %llu user headers\n",
            (unsigned long long)x.commits, (unsigned long long)reads,
-           (unsigned long long)distinct);
+           (unsigned long long)distinct, (unsigned long long)scans,
+           (unsigned long long)headers);
     for (int i = 0; i <= READERS; i++)
         if (x.err[i][0])
             fail_msg("%s %d: %s", i == READERS ? "writer" : "reader", i,
                      x.err[i]);
     assert_false(x.failed);
+    /* The checks above run only on reads that succeeded: a run where every
+     * read was busy, or saw one value only, checked nothing. */
+    assert_true(reads > 0);
+    assert_true(distinct > 1);
+    assert_true(scans > 0);
+    assert_true(headers > 0);
     /* The final state is the last commit's. */
     int64_t rev = 0;
     assert_int_equal(slc_get(x.c, the_key, KEY_SIZE, &rev, NULL, 0), SLC_OK);
