@@ -22,6 +22,7 @@
 #define _XOPEN_SOURCE 700
 #include <slotcache.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -320,10 +321,23 @@ static int self_test(void)
               "round %d: %" PRIu64 " .h files", round, n_h);
     }
     CHECK(rebuilds > 0, "the churn never filled the cache");
-    /* Only the cache and its lock file are left beside the tree. */
+    /* Only the cache and its lock file are left beside the tree: no
+     * rebuild's or creation's "<cache>.tmp.<suffix>" survives. */
     char tmpname[700];
     snprintf(tmpname, sizeof tmpname, "%s.lock", cache);
     CHECK(access(tmpname, F_OK) == 0, "no lock file");
+    DIR *dir = opendir(root);
+    CHECK(dir != NULL, "opendir %s: %s", root, strerror(errno));
+    for (struct dirent *de; dir && (de = readdir(dir)) != NULL;) {
+        const char *n = de->d_name;
+        CHECK(strstr(n, ".tmp.") == NULL, "temporary left: %s", n);
+        CHECK(strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
+                  strcmp(n, "tree") == 0 || strcmp(n, "meta.slc") == 0 ||
+                  strcmp(n, "meta.slc.lock") == 0,
+              "unexpected entry beside the tree: %s", n);
+    }
+    if (dir)
+        closedir(dir);
     slc_stat st;
     if (slc_stat_get(reader, &st) == SLC_OK)
         printf("dir_cache: %d files, %u rebuilds, capacity %" PRIu64

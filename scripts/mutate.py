@@ -19,8 +19,9 @@ newline and `\\\\` for a backslash. Lines starting with `#` are comments.
 The tree is copied (git ls-files, so a clean clone is enough) to a temporary
 directory and built once with gcc, Release; each mutant is then applied,
 rebuilt incrementally and tested. The fast tests run first, in an order that
-kills most mutants early, each with a short timeout; a mutant that survives
-them also meets the slow tests (measured: test_proc_crash alone takes over
+kills most mutants early; every test has a timeout of 10 times its time on
+the unmutated tree, at least 10 s (a timeout counts as a kill); a mutant that
+survives them also meets the slow tests (measured: test_proc_crash alone takes over
 half of the suite's time). The last line of output is
 
     mutation: K killed of N (E equivalent): S%

@@ -35,11 +35,13 @@ run_tests "$work/build" -E '^cli_slc$'
 printf '#!/bin/sh\nexec qemu-aarch64 %q "$@"\n' "$work/build/tools/slc" \
     > "$work/slc-qemu"
 chmod +x "$work/slc-qemu"
-# Left out: Compact.test_compact_with_readers. slc get follows the path
-# only once after a rebuild invalidated its file, so a reader slower than
-# two back-to-back compactions gets SLC_EINVALIDATED; natively that happens
-# in about 1 run in 10 on a loaded machine, under qemu in about half.
-# Everything else in test_cli.py runs.
+# Left out: Compact.test_compact_with_readers. When slc get followed the
+# path only once after a rebuild invalidated its file, a reader slower than
+# two back-to-back compactions got SLC_EINVALIDATED, under qemu in about
+# half the runs. It now follows up to 8 times (follows_left, tools/slc.c);
+# the exclusion is kept because under qemu the reader may still be slower
+# than eight back-to-back compactions, and the test has not been run under
+# qemu since that change. Everything else in test_cli.py runs.
 python3 - "$root/tools/test_cli.py" "$work/slc-qemu" "$root/tests/conformance" <<'PY'
 import importlib.util, sys, unittest
 spec = importlib.util.spec_from_file_location("test_cli", sys.argv[1])
