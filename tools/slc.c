@@ -554,19 +554,6 @@ typedef struct match_arg {
     uint8_t value[SLC_MAX_MATCH_LEN], mask[SLC_MAX_MATCH_LEN];
 } match_arg;
 
-static int hex_run(const char *s, size_t n, uint8_t *out, size_t max)
-{
-    if (n % 2 || n == 0 || n / 2 > max)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = slcu_hexval((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
-    }
-    return (int)(n / 2);
-}
-
 static int parse_match(const char *arg, match_arg *ma)
 {
     char *end;
@@ -578,11 +565,11 @@ static int parse_match(const char *arg, match_arg *ma)
                     arg);
     const char *val = end + 1, *slash = strchr(val, '/');
     size_t vlen = slash ? (size_t)(slash - val) : strlen(val);
-    int n = hex_run(val, vlen, ma->value, SLC_MAX_MATCH_LEN);
-    int nm = slash ? hex_run(slash + 1, strlen(slash + 1), ma->mask,
-                             SLC_MAX_MATCH_LEN)
-                   : n;
-    if (n < 0 || nm != n)
+    long n = hex_decode(val, vlen, ma->value, SLC_MAX_MATCH_LEN);
+    long nm = slash ? hex_decode(slash + 1, strlen(slash + 1), ma->mask,
+                                 SLC_MAX_MATCH_LEN)
+                    : n;
+    if (n <= 0 || nm != n)
         return fail(EXIT_USAGE,
                     "--match '%s': HEX and MASK must be 1..%u hex bytes of "
                     "one length",

@@ -141,7 +141,7 @@ int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-int slcu_hexval(int ch)
+static int hexval(int ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -157,8 +157,8 @@ long hex_decode(const char *s, size_t slen, uint8_t *out, size_t max)
     if (slen % 2 || slen / 2 > max)
         return -1;
     for (size_t i = 0; i < slen; i += 2) {
-        int hi = slcu_hexval((unsigned char)s[i]);
-        int lo = slcu_hexval((unsigned char)s[i + 1]);
+        int hi = hexval((unsigned char)s[i]);
+        int lo = hexval((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i / 2] = (uint8_t)(hi << 4 | lo);

@@ -39,10 +39,6 @@ int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int parse_u64(const char *s, uint64_t *out);
 int parse_i64(const char *s, int64_t *out);
 
-/* Value of one hex digit (any case), or -1: the tool's only decoder of hex
- * digits. (tests/support.c keeps its own: the test library must not
- * depend on the tool.) */
-int slcu_hexval(int ch);
 /* Bytes from a hex string (even length, any case) into out[max]; returns
  * the byte count or -1 (bad digit, odd length, longer than max). */
 long hex_decode(const char *s, size_t slen, uint8_t *out, size_t max);

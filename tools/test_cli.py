@@ -632,6 +632,8 @@ class Match(CliTest):
         self.fails(2, "scan", path, "--match", "5a")
         self.fails(2, "scan", path, "--match", "0:5")
         self.fails(2, "scan", path, "--match", "0:5a/ff00")
+        self.fails(2, "scan", path, "--match", "0:")
+        self.fails(2, "scan", path, "--match", "0:zz")
         self.fails(2, "scan", path, "--match", "-1:5a")
         self.fails(2, "scan", path, "--match", "0:5a", "--prefix", "00")
         _, err = self.fails(17, "scan", path, "--match", "2:0000")
