@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "wait.h"
+
 /* Relaxed/acquire/release access to an 8-aligned word of the mapping. */
 static inline uint64_t slc__ld(const uint8_t *p)
 {
@@ -119,33 +121,15 @@ static inline int slc__read_stable(const uint8_t *gen, uint64_t g1)
 }
 
 /* Retry policy (SLC1 7.7): 10 attempts; before attempt k >= 1 sleep
- * 50 us << (k-1), capped at 1 ms. Worst case about 5.55 ms asleep.
- *
- * Each sleep runs to an absolute CLOCK_MONOTONIC deadline and is resumed
- * after EINTR with that same deadline: a signal handler installed without
- * SA_RESTART (a profiler's SIGALRM, say) would otherwise cut every sleep
- * short and turn the backoff into a spin ending in SLC_EBUSY. */
+ * 50 us << (k-1), capped at 1 ms. Worst case about 5.55 ms asleep. The
+ * sleeps are slc__sleep_ns (wait.c): signals do not cut them short. */
 #define SLC__READ_ATTEMPTS 10
 
 static inline void slc__backoff(unsigned attempt)
 {
     if (attempt == 0)
         return;
-    long us = attempt >= 6 ? 1000L : 50L << (attempt - 1);
-    struct timespec t;
-    if (clock_gettime(CLOCK_MONOTONIC, &t) != 0) {
-        struct timespec ts = {0, us * 1000L};
-        nanosleep(&ts, NULL);
-        return;
-    }
-    t.tv_nsec += us * 1000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec += 1;
-        t.tv_nsec -= 1000000000L;
-    }
-    /* Bounded: every retry is made closer to a fixed deadline. */
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
-        ;
+    slc__sleep_ns((attempt >= 6 ? 1000L : 50L << (attempt - 1)) * 1000L);
 }
 
 /* The reader protocol, once (SLC1 7.6, 7.7): a begin/retry pair in the

@@ -1,11 +1,12 @@
-/* Waiting for the writer lock: slc_begin_write_timeout and the lock wait
+/* Sleeping: the one sleep of the library (the reader backoff's too), and
+ * waiting for the writer lock: slc_begin_write_timeout and the lock wait
  * the rebuild's publication uses.
  *
  * flock has no timed form, and a blocking flock cannot be abandoned at a
  * deadline without signals, so both wait by sleeping between non-blocking
- * attempts: 1 ms first, doubling up to 50 ms, never past the deadline. A
- * waiter thus costs a few dozen wake-ups a second at most, and takes the
- * lock within 50 ms of its release. */
+ * attempts: 1 ms first, doubling up to 50 ms, the last one cut at the
+ * deadline. A waiter thus wakes at most 20 times a second once the sleeps
+ * reach 50 ms, and tries again at most 50 ms after the lock's release. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,6 +26,21 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void slc__sleep_ns(long ns)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ns / 1000000000L;
+    t.tv_nsec += ns % 1000000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec += 1;
+        t.tv_nsec -= 1000000000L;
+    }
+    /* Bounded: every retry is made closer to a fixed deadline. */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+        ;
+}
+
 void slc__wait_start(slc__wait *w, uint32_t timeout_ms)
 {
     w->forever = timeout_ms == SLC_WAIT_FOREVER;
@@ -40,8 +56,7 @@ int slc__wait_more(slc__wait *w)
     long ns = w->sleep_ns;
     if (!w->forever && ns > left)
         ns = (long)left;
-    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
-    nanosleep(&ts, NULL); /* EINTR shortens one sleep: harmless */
+    slc__sleep_ns(ns);
     w->sleep_ns = w->sleep_ns * 2 > MAX_SLEEP_NS ? MAX_SLEEP_NS
                                                  : w->sleep_ns * 2;
     return 1;

@@ -174,6 +174,40 @@ static void test_backoff_resumes_after_eintr(void **state)
     }
 }
 
+/* slc_begin_write_timeout while another process holds the writer lock,
+ * every other sleep interrupted: the interrupted sleep is resumed to the
+ * same deadline, the sleeps double from 1 ms, and the wait ends SLC_EBUSY
+ * once the 100 ms are up (fake clock: nothing really sleeps). */
+static void test_lock_wait_resumes_after_eintr(void **state)
+{
+    fx *f = *state;
+    slc_options o = cu_opts(KS, IS, CAP, 0, 0);
+    slc_cache *c;
+    assert_int_equal(slc_open(f->path, &o, &c), SLC_OK);
+    int other = open(f->lock, O_RDWR | O_CLOEXEC);
+    assert_true(other >= 0);
+    assert_int_equal(flock(other, LOCK_EX | LOCK_NB), 0);
+    slc_writer *w = NULL;
+    fake_start(2);
+    int rc = slc_begin_write_timeout(c, 100, &w);
+    fake.on = 0;
+    assert_int_equal(rc, SLC_EBUSY);
+    assert_null(w);
+    assert_int_equal(fake.bad, 0);
+    /* 1, 2, 4, 8, 16, 32 ms, then the 37 ms left: 7 sleeps, each made of
+     * an interrupted call and its resumption. */
+    static const int64_t ms[] = {1, 2, 4, 8, 16, 32, 37};
+    assert_int_equal(fake.calls, 14);
+    for (int s = 0; s < 7; s++) {
+        assert_true(fake.interrupted[2 * s]);
+        assert_false(fake.interrupted[2 * s + 1]);
+        assert_int_equal(fake.deadline[2 * s + 1], fake.deadline[2 * s]);
+        assert_int_equal(fake.asked[2 * s], ms[s] * 1000000);
+    }
+    close(other);
+    assert_int_equal(slc_close(c), SLC_OK);
+}
+
 /* Nobody writing: opening the file and reading it never sleeps (a stable
  * first attempt ends the seqlock loop). */
 static void test_quiet_open_never_sleeps(void **state)
@@ -204,6 +238,7 @@ int main(void)
         T(test_open_backoff_schedule_lock_held),
         T(test_backoff_resumes_after_eintr),
         T(test_quiet_open_never_sleeps),
+        T(test_lock_wait_resumes_after_eintr),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
