@@ -70,7 +70,7 @@ typedef struct scan {
     index_match im;
     size_t rec; /* bytes per record: slot image then 8-byte slot id */
     int counting; /* slc_count*: count what would be delivered, visit none */
-    slc_scan_opts own; /* counting: the caller's options, never streaming */
+    int streaming; /* SLC_SCAN_STREAMING, and not a count */
     /* gathered results (snapshot) or one scratch record (streaming) */
     uint8_t *buf;
     size_t count, cap;
@@ -430,7 +430,7 @@ static inline int take(scan *s, walk *wk, const uint8_t *slot, uint64_t id,
 {
     const slc_cache *c = s->c;
     const slc_scan_opts *o = s->o;
-    int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
+    int streaming = s->streaming;
     if (o->filter && !filter_done) {
         if (FILTER_ON_COPY && !r) {
             if (!(r = next_record(s, wk, streaming)))
@@ -480,7 +480,7 @@ static int walk_unbounded(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     slc_cache *c = s->c;
     const slc_scan_opts *o = s->o;
     int reverse = (o->flags & SLC_SCAN_REVERSE) != 0;
-    int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
+    int streaming = s->streaming;
     int keyed = s->kp.kind != KEY_ALL;
     /* Without key tests the filter runs in the skip loop. */
     int filter_in_skip = !keyed && o->filter && !FILTER_ON_COPY;
@@ -538,7 +538,7 @@ static int walk_bounded(scan *s, walk *wk, uint64_t lo, uint64_t hi)
     slc_cache *c = s->c;
     const slc_scan_opts *o = s->o;
     int reverse = (o->flags & SLC_SCAN_REVERSE) != 0;
-    int streaming = (o->flags & SLC_SCAN_STREAMING) != 0;
+    int streaming = s->streaming;
     size_t key_part = 8 + slc__align8(c->key_size);
     /* The previous key, first the lowest (highest) key. */
     uint64_t prev[SLC__KEY_WORDS];
@@ -609,7 +609,7 @@ static int walk_slots(scan *s, walk *wk, uint64_t hw)
 static int consistent_walk(scan *s, walk *wk)
 {
     slc_cache *c = s->c;
-    int streaming = (s->o->flags & SLC_SCAN_STREAMING) != 0;
+    int streaming = s->streaming;
     int rc = SLC_EBUSY, ok;
     for (ok = slc__read_begin(&wk->rd, c->gen); ok;
          ok = slc__read_next(&wk->rd)) {
@@ -660,7 +660,7 @@ static int deliver(scan *s)
 /* One consistent scan: buffers, the retry loop, then delivery. */
 static int run(scan *s)
 {
-    int streaming = (s->o->flags & SLC_SCAN_STREAMING) != 0;
+    int streaming = s->streaming;
     uint8_t stack[STACK_RECORD];
     walk wk;
     memset(&wk, 0, sizeof wk);
@@ -737,13 +737,9 @@ static int scan_start(scan *s, const char *fn, slc_cache *c,
     s->vctx = ctx;
     s->kp.kind = KEY_ALL;
     s->rec = (size_t)c->slot_size + 8;
-    if (visit == count_only) {
-        /* A count is always of one generation: streaming has no meaning. */
-        s->counting = 1;
-        s->own = *o;
-        s->own.flags &= ~(uint32_t)SLC_SCAN_STREAMING;
-        s->o = &s->own;
-    }
+    /* A count is always of one generation: streaming has no meaning. */
+    s->counting = visit == count_only;
+    s->streaming = !s->counting && (o->flags & SLC_SCAN_STREAMING);
     return SLC_OK;
 }
 
